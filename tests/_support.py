@@ -1,0 +1,26 @@
+"""Test helpers shared by the test modules (import as ``from _support import ...``)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+
+#: Set by .ci/run: a missing optional tool (torch, keras, chromium, ...) fails instead of skipping.
+REQUIRE_ALL = os.environ.get("BNLAB_REQUIRE_ALL", "") not in ("", "0")
+
+
+def skip_or_fail(reason):
+    """Skip on a learner's machine; fail in CI, where everything must be present."""
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (BNLAB_REQUIRE_ALL is set: CI must have it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_module(name, hint=""):
+    """Import ``name`` or skip (fail under BNLAB_REQUIRE_ALL) with a clear reason."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        skip_or_fail(f"{name} is not installed ({exc}){': ' + hint if hint else ''}")
