@@ -21,6 +21,7 @@ from .core import (
 from .data import random_batch, seed_batch
 from .gradcheck import numerical_gradient, rel_error
 from .layers import BatchNorm
+from .notebook import setup_notebook, show
 
 __version__ = "0.1.0"
 
@@ -40,4 +41,6 @@ __all__ = [
     "CONVENTIONS",
     "Convention",
     "get_convention",
+    "setup_notebook",
+    "show",
 ]

@@ -1,0 +1,59 @@
+"""Notebook helpers: the one setup call at the top of every notebook, and figure display."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["setup_notebook", "show"]
+
+#: Oldest versions the notebooks are written for.
+MINIMUM_VERSIONS = {"numpy": "1.24", "matplotlib": "3.7", "ipywidgets": "8.0"}
+
+
+def _version_tuple(text):
+    parts = []
+    for piece in text.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def setup_notebook():
+    """Prepare a notebook: check library versions, reset NumPy's print options.
+
+    Prints nothing and changes no global plotting state (bnlab's figures
+    carry their own style). NumPy's print options are reset to the defaults,
+    so printed arrays look exactly like the seed walkthrough's, however the
+    kernel was used before.
+
+    Raises
+    ------
+    ImportError
+        When a library is older than the notebooks need, saying which and how to upgrade.
+    """
+    import ipywidgets
+    import matplotlib
+
+    found = {"numpy": np.__version__, "matplotlib": matplotlib.__version__, "ipywidgets": ipywidgets.__version__}
+    for name, minimum in MINIMUM_VERSIONS.items():
+        if _version_tuple(found[name]) < _version_tuple(minimum):
+            raise ImportError(
+                f"{name} {found[name]} is too old for these notebooks (need >= {minimum}); "
+                "run: pip install -r requirements.txt"
+            )
+    np.set_printoptions()  # the defaults (only the arguments given change)
+    np.set_printoptions(precision=8, threshold=1000, edgeitems=3, linewidth=75, suppress=False,
+                        nanstr="nan", infstr="inf", sign="-", floatmode="maxprec", legacy=False)
+
+
+def show(fig):
+    """Display a bnlab figure in a notebook as a PNG (no pyplot needed).
+
+    Returns an ``IPython.display.Image``; make it the last expression of a
+    cell, or pass it to ``display``.
+    """
+    from IPython.display import Image
+
+    from .plots import render_png
+
+    return Image(data=render_png(fig), format="png")
