@@ -19,7 +19,10 @@ def as_float_array(name, value, dtype=None):
     With ``dtype`` given, the array is cast to it (used for gamma, beta and
     dy, which follow z's dtype).
     """
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, ...
+        raise ValueError(f"{name} could not be read as an array of numbers ({exc})") from None
     kind = array.dtype.kind
     if kind not in "fiu":
         raise TypeError(

@@ -64,13 +64,16 @@ def _shifted_moments(z, axes):
         slice(0, _SHIFT_SAMPLES) if i == first else slice(0, 1) if i in axes else slice(None)
         for i in range(z.ndim)
     )
-    shift = z[head].mean(axis=axes, keepdims=True)
-    d = z - shift
-    d_mean = d.mean(axis=axes, keepdims=True)
-    var = np.square(d).mean(axis=axes, keepdims=True)
-    var -= np.square(d_mean)
+    # Non-finite input or overflow is reported by _check_stats_finite, which
+    # locates the culprit: no RuntimeWarning (inf - inf, ...) before that error.
+    with np.errstate(invalid="ignore", over="ignore"):
+        shift = z[head].mean(axis=axes, keepdims=True)
+        d = z - shift
+        d_mean = d.mean(axis=axes, keepdims=True)
+        var = np.square(d).mean(axis=axes, keepdims=True)
+        var -= np.square(d_mean)
+        mean = shift + d_mean
     np.maximum(var, 0, out=var)  # rounding can leave -1e-9 for a constant feature
-    mean = shift + d_mean
     return mean, var, d, d_mean
 
 
@@ -148,7 +151,7 @@ def normalize(z, mean, var, eps=1e-5, axis=0):
     mean = _stat("mean", mean, z, axes, "the per-feature mean")
     var = _stat("var", var, z, axes, "the per-feature variance")
     if (var < 0).any():
-        raise ValueError(f"var must be non-negative, got minimum {var.min()!r}")
+        raise ValueError(f"var must be non-negative (a variance), got minimum {float(var.min())!r}")
     return (z - mean) / np.sqrt(var + eps)
 
 
@@ -308,6 +311,19 @@ def batchnorm_backward_graph(dy, cache):
     and each node's local derivative is applied in reverse order. Slower than
     the closed form (more passes over the data), identical up to rounding.
 
+    Parameters
+    ----------
+    dy : ndarray, same shape as ``z``
+        Upstream gradient dL/dy (follows z's dtype).
+    cache : dict
+        From :func:`batchnorm_forward`; ``cache["z"]`` is read again, so an
+        in-place change of ``z`` since the forward pass changes the result.
+
+    Returns
+    -------
+    dz : ndarray, same shape as ``z``
+    dgamma, dbeta : ndarray, shape (D,) or (C,)
+
     Introduced in ``notebooks/06_backward_pass.ipynb``.
     """
     dy = _check_dy(dy, cache)
@@ -379,8 +395,9 @@ def update_running_stats(
         v.check_shape(name, array, rm.shape, "the shape of running_mean")
     for name, array in (("running_mean", rm), ("running_var", rv), ("batch_mean", bm), ("batch_var", bv)):
         v.check_finite(name, array)
-    if (bv < 0).any() or (rv < 0).any():
-        raise ValueError("batch_var and running_var must be non-negative")
+    for name, array in (("running_var", rv), ("batch_var", bv)):
+        if (array < 0).any():
+            raise ValueError(f"{name} must be non-negative (a variance), got minimum {float(array.min())!r}")
     if n is not None or conv.unbiased_running_var:
         if n is None:
             raise ValueError(

@@ -5,6 +5,8 @@ Introduced in ``notebooks/06_backward_pass.ipynb``.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import _validate as v
@@ -76,21 +78,24 @@ def numerical_gradient(f, x, df, h=1e-5):
         )
     if not x.flags.writeable:
         raise ValueError("x must be writable: it is perturbed in place and restored")
-    if isinstance(h, bool) or not isinstance(h, (int, float)) or not np.isfinite(h) or h <= 0:
+    if isinstance(h, bool) or not isinstance(h, numbers.Real):
+        raise TypeError(f"h must be a positive finite step (a real number), got {h!r}")
+    if not np.isfinite(h) or h <= 0:
         raise ValueError(f"h must be a positive finite step, got {h!r}")
+    v.check_finite("x", x)
     df = v.as_float_array("df", df)
+    v.check_finite("df", df)
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        plus = np.array(f(x), dtype=np.float64, copy=True)
-        x[i] = old - h
-        minus = np.array(f(x), dtype=np.float64, copy=True)
-        x[i] = old
+    for i in np.ndindex(x.shape):
+        old = x[i].copy()
+        try:
+            x[i] = old + h
+            plus = np.array(f(x), dtype=np.float64, copy=True)
+            x[i] = old - h
+            minus = np.array(f(x), dtype=np.float64, copy=True)
+        finally:
+            x[i] = old  # restored exactly, even when f raises
         if plus.shape != df.shape:
             raise ValueError(f"df must have the shape of f(x), {plus.shape}, got {df.shape}")
         grad[i] = np.sum((plus - minus) * df) / (2 * h)
-        it.iternext()
     return grad
