@@ -14,7 +14,20 @@ from . import _validate as v
 from .conventions import get_convention
 from .core import batchnorm_backward, batchnorm_forward, update_running_stats
 
-__all__ = ["BatchNorm"]
+__all__ = [
+    "BatchNorm",
+    "Dense",
+    "Sigmoid",
+    "ReLU",
+    "ShiftScaleNoise",
+    "softmax_cross_entropy",
+    "SoftmaxCrossEntropy",
+    "Sequential",
+    "SGD",
+    "layer_params",
+    "as_rng",
+    "INIT_SCALES",
+]
 
 
 class BatchNorm:
@@ -165,3 +178,600 @@ class BatchNorm:
         self.dgamma = dgamma.reshape(self.feature_shape).astype(self.dtype)
         self.dbeta = dbeta.reshape(self.feature_shape).astype(self.dtype)
         return dz
+
+
+# ---------------------------------------------------------------------------
+# The few pieces a small network needs for the training experiments
+# (bnlab.train): a dense layer, activations, a noise layer, a loss, a
+# container and plain SGD. Same conventions as BatchNorm: ``forward(x,
+# training=...)`` caches what ``backward(dout)`` needs, ``backward`` returns
+# the input gradient and stores the parameter gradients on the layer.
+#
+# Unlike the batch-norm functions these layers do not reject NaN or infinity
+# in the activations: a diverging training run must be able to produce a NaN
+# loss, which bnlab.train detects and reports.
+# ---------------------------------------------------------------------------
+
+#: Initialisations ``Dense`` accepts by name, as functions of fan-in: the std of N(0, std^2).
+INIT_SCALES = {
+    "he": lambda fan_in: np.sqrt(2.0 / fan_in),      # He et al. 2015, for ReLU
+    "xavier": lambda fan_in: np.sqrt(1.0 / fan_in),  # LeCun / Glorot-style, for sigmoid and tanh
+}
+
+
+def _check_training(training):
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"training must be True or False, got {training!r}")
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _check_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+    return dtype
+
+
+def as_rng(rng, name="rng"):
+    """Return ``rng`` as a ``numpy.random.Generator``.
+
+    A Generator is returned as is (so draws continue its stream), an int
+    seeds a new one, ``None`` gives an unseeded one. Anything else is a
+    ``TypeError``.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"{name} as a seed must be a non-negative int, got {rng!r}")
+        return np.random.default_rng(int(rng))
+    raise TypeError(
+        f"{name} must be a numpy.random.Generator or an int seed, e.g. np.random.default_rng(0), "
+        f"got {type(rng).__name__}"
+    )
+
+
+def _check_input(name, x, features, dtype, what):
+    """``x`` as a 2-D array of ``dtype`` with ``features`` columns."""
+    x = v.as_float_array(name, x).astype(dtype, copy=False)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, shape (N, {features}), got shape {x.shape}")
+    if x.shape[1] != features:
+        raise ValueError(f"{name} must have {features} columns ({what}), got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {x.shape}); a batch needs at least one sample")
+    return x
+
+
+def _check_dout(dout, shape, dtype):
+    dout = v.as_float_array("dout", dout).astype(dtype, copy=False)
+    v.check_shape("dout", dout, shape, "the shape of the last forward's output")
+    return dout
+
+
+class Dense:
+    """Fully connected layer ``out = x @ W + b``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        ``D`` and ``M``.
+    init_scale : float or {"he", "xavier"}, default 0.1
+        Standard deviation ``s`` of the initial weights, ``W ~ N(0, s^2)``.
+        ``"he"`` is ``sqrt(2 / D)`` (for ReLU), ``"xavier"`` ``sqrt(1 / D)``.
+    bias : bool, default True
+        Whether the layer has a bias. A bias right before batch normalization
+        is redundant (BN subtracts the mean; its beta takes the bias's role),
+        so :func:`bnlab.train.build_mlp` leaves it out there.
+    rng : numpy.random.Generator or int, optional
+        Source of the initial weights (an int seeds a new generator; ``None``
+        is unseeded).
+    dtype : numpy dtype, default float64
+
+    Attributes
+    ----------
+    W : ndarray, shape (D, M)
+    b : ndarray, shape (M,), or None without bias
+        Starts at 0.
+    dW, db : ndarray or None
+        Set by :meth:`backward`.
+
+    Notes
+    -----
+    .. math:: \\text{out} = x W + b, \\qquad
+              dx = d\\text{out}\\, W^T, \\quad dW = x^T d\\text{out}, \\quad
+              db = \\sum_i d\\text{out}_i
+
+    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    """
+
+    def __init__(self, in_features, out_features, init_scale=0.1, *, bias=True, rng=None,
+                 dtype=np.float64):
+        self.in_features = _check_positive_int("in_features", in_features)
+        self.out_features = _check_positive_int("out_features", out_features)
+        self.dtype = _check_dtype(dtype)
+        self.init_scale = init_scale
+        std = self._init_std(init_scale, self.in_features)
+        rng = as_rng(rng)
+        self.W = (std * rng.standard_normal((self.in_features, self.out_features))).astype(self.dtype)
+        self.b = np.zeros(self.out_features, self.dtype) if bias else None
+        self.dW = None
+        self.db = None
+        self._x = None
+
+    @staticmethod
+    def _init_std(init_scale, fan_in):
+        if isinstance(init_scale, str):
+            if init_scale not in INIT_SCALES:
+                raise ValueError(
+                    f"init_scale must be a positive number or one of {sorted(INIT_SCALES)}, "
+                    f"got {init_scale!r}"
+                )
+            return float(INIT_SCALES[init_scale](fan_in))
+        if isinstance(init_scale, bool) or not isinstance(init_scale, numbers.Real):
+            raise TypeError(
+                f"init_scale must be a positive number or one of {sorted(INIT_SCALES)}, got {init_scale!r}"
+            )
+        if not np.isfinite(init_scale) or init_scale <= 0:
+            raise ValueError(f"init_scale (std of the initial weights) must be positive, got {init_scale!r}")
+        return float(init_scale)
+
+    def __repr__(self):
+        return (f"Dense({self.in_features}, {self.out_features}, init_scale={self.init_scale!r}, "
+                f"bias={self.b is not None})")
+
+    param_attrs = (("W", "dW"), ("b", "db"))
+
+    def forward(self, x, *, training):
+        """Affine map of a batch.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, D)
+            Cast to the layer's dtype; kept by reference for the backward pass.
+        training : bool
+            Accepted for a uniform interface; a dense layer behaves the same.
+
+        Returns
+        -------
+        out : ndarray, shape (N, M)
+        """
+        _check_training(training)
+        x = _check_input("x", x, self.in_features, self.dtype, "in_features of this layer")
+        self._x = x
+        out = x @ self.W
+        if self.b is not None:
+            out += self.b
+        return out
+
+    def backward(self, dout):
+        """Gradient with respect to the last forward's ``x``; sets ``dW`` and ``db``.
+
+        Parameters
+        ----------
+        dout : ndarray, shape (N, M)
+
+        Returns
+        -------
+        dx : ndarray, shape (N, D)
+        """
+        if self._x is None:
+            raise RuntimeError("call forward(x, training=...) before backward")
+        x = self._x
+        dout = _check_dout(dout, (x.shape[0], self.out_features), self.dtype)
+        self.dW = x.T @ dout
+        if self.b is not None:
+            self.db = dout.sum(axis=0)
+        return dout @ self.W.T
+
+
+class Sigmoid:
+    """Logistic sigmoid, element-wise.
+
+    Notes
+    -----
+    .. math:: \\sigma(x) = \\frac{1}{1 + e^{-x}} = \\tfrac12\\big(1 + \\tanh(x/2)\\big),
+              \\qquad \\frac{d\\sigma}{dx} = \\sigma(x)\\,(1 - \\sigma(x))
+
+    Computed with the tanh form, which never overflows (no warnings for
+    large ``|x|``). The sigmoid saturates for ``|x|`` beyond about 5: its
+    derivative is then below 0.007, the vanishing gradient BN was designed
+    to avoid.
+
+    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    """
+
+    param_attrs = ()
+
+    def __init__(self):
+        self._out = None
+
+    def __repr__(self):
+        return "Sigmoid()"
+
+    def forward(self, x, *, training):
+        """``x`` : ndarray, any shape -> ``out`` : same shape. ``training`` changes nothing."""
+        _check_training(training)
+        x = v.as_float_array("x", x)
+        out = np.tanh(0.5 * x)
+        out *= 0.5
+        out += 0.5
+        self._out = out
+        return out
+
+    def backward(self, dout):
+        """``dout`` : ndarray, shape of the last output -> ``dx`` : same shape."""
+        if self._out is None:
+            raise RuntimeError("call forward(x, training=...) before backward")
+        out = self._out
+        dout = _check_dout(dout, out.shape, out.dtype)
+        return dout * out * (1.0 - out)
+
+
+class ReLU:
+    """Rectified linear unit, element-wise.
+
+    Notes
+    -----
+    .. math:: \\text{relu}(x) = \\max(x, 0), \\qquad
+              \\frac{d\\,\\text{relu}}{dx} = [x > 0]
+
+    (the derivative at exactly 0 is taken as 0).
+
+    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    """
+
+    param_attrs = ()
+
+    def __init__(self):
+        self._mask = None
+
+    def __repr__(self):
+        return "ReLU()"
+
+    def forward(self, x, *, training):
+        """``x`` : ndarray, any shape -> ``out`` : same shape. ``training`` changes nothing."""
+        _check_training(training)
+        x = v.as_float_array("x", x)
+        self._mask = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, dout):
+        """``dout`` : ndarray, shape of the last output -> ``dx`` : same shape."""
+        if self._mask is None:
+            raise RuntimeError("call forward(x, training=...) before backward")
+        dout = v.as_float_array("dout", dout)
+        v.check_shape("dout", dout, self._mask.shape, "the shape of the last forward's output")
+        return dout * self._mask
+
+
+class ShiftScaleNoise:
+    """Random per-unit scale and shift, drawn afresh at every training forward.
+
+    Put after a :class:`BatchNorm` layer it gives Santurkar et al.'s (2018)
+    "noisy BatchNorm": each step the layer's output distribution gets a
+    random non-zero mean and non-unit variance, so the next layer's input
+    distribution keeps moving (deliberate internal covariate shift). Their
+    finding, which this layer lets a learner reproduce: training stays about
+    as fast as with plain BN.
+
+    Parameters
+    ----------
+    num_features : int
+        ``D``.
+    shift : float, default 1.0
+        Per-unit shifts are drawn from ``U(-shift, shift)``. 0 disables them.
+    scale : float >= 1, default 2.0
+        Per-unit scales are drawn log-uniformly from ``[1 / scale, scale]``
+        (median 1). 1 disables them.
+    rng : numpy.random.Generator or int, optional
+        Source of the draws.
+
+    Attributes
+    ----------
+    last_scale, last_shift : ndarray, shape (D,) or None
+        The draws of the last training forward.
+
+    Notes
+    -----
+    In training, with fresh draws each call,
+
+    .. math:: y_{ij} = x_{ij}\\, s_j + m_j, \\qquad
+              m_j \\sim U(-\\text{shift}, \\text{shift}), \\quad
+              \\log s_j \\sim U(-\\log\\text{scale}, \\log\\text{scale}),
+              \\qquad dx = dy\\, s
+
+    In evaluation the layer is the identity (the noise is centred: median
+    scale 1, mean shift 0). Santurkar et al. perturb each sample with i.i.d.
+    noise whose non-zero mean and non-unit variance change every step; this
+    layer keeps the part that matters for the argument, a per-unit
+    distribution shift that changes every step, and is deterministic given
+    its generator.
+
+    Introduced in ``notebooks/09_noisy_batchnorm.ipynb``.
+    """
+
+    param_attrs = ()
+
+    def __init__(self, num_features, shift=1.0, scale=2.0, *, rng=None):
+        self.num_features = _check_positive_int("num_features", num_features)
+        for name, value in (("shift", shift), ("scale", scale)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+                raise TypeError(f"{name} must be a finite real number, got {value!r}")
+        if shift < 0:
+            raise ValueError(f"shift (half-width of the uniform shift) must be >= 0, got {shift!r}")
+        if scale < 1:
+            raise ValueError(f"scale (scales are drawn in [1/scale, scale]) must be >= 1, got {scale!r}")
+        self.shift = float(shift)
+        self.scale = float(scale)
+        self.rng = as_rng(rng)
+        self.last_scale = None
+        self.last_shift = None
+        self._s = None
+
+    def __repr__(self):
+        return f"ShiftScaleNoise({self.num_features}, shift={self.shift:g}, scale={self.scale:g})"
+
+    def forward(self, x, *, training):
+        """``x`` : ndarray, shape (N, D) -> ``y`` : same shape; noisy in training, identity in evaluation."""
+        _check_training(training)
+        x = v.as_float_array("x", x)
+        if x.ndim != 2 or x.shape[1] != self.num_features:
+            raise ValueError(f"x must have shape (N, {self.num_features}), got shape {x.shape}")
+        if not training:
+            self._s = None
+            return x
+        log_scale = np.log(self.scale)
+        s = np.exp(self.rng.uniform(-log_scale, log_scale, self.num_features))
+        m = self.rng.uniform(-self.shift, self.shift, self.num_features)
+        self.last_scale, self.last_shift = s, m
+        self._s = s.astype(x.dtype)
+        return x * self._s + m.astype(x.dtype)
+
+    def backward(self, dout):
+        """``dout`` : ndarray, shape (N, D) -> ``dx`` : same shape."""
+        dout = v.as_float_array("dout", dout)
+        if dout.ndim != 2 or dout.shape[1] != self.num_features:
+            raise ValueError(f"dout must have shape (N, {self.num_features}), got shape {dout.shape}")
+        return dout if self._s is None else dout * self._s
+
+
+def _check_labels(labels, n, num_classes):
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},) (one class index per row of scores), got shape {labels.shape}")
+    if n and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"labels must be class indices in 0..{num_classes - 1}, got values from {labels.min()} to {labels.max()}"
+        )
+    return labels
+
+
+def softmax_cross_entropy(scores, labels):
+    """Mean softmax cross-entropy loss and its gradient (CS231n's ``softmax_loss``).
+
+    Parameters
+    ----------
+    scores : ndarray, shape (N, C)
+        Unnormalised class scores (logits).
+    labels : ndarray of int, shape (N,)
+        Class indices in ``0..C-1``.
+
+    Returns
+    -------
+    loss : float
+        NaN if ``scores`` holds NaN or infinity (a diverged network).
+    dscores : ndarray, shape (N, C)
+
+    Notes
+    -----
+    With :math:`p = \\mathrm{softmax}(s)`, computed stably by subtracting each
+    row's maximum (:math:`\\log p_{ik} = s_{ik} - \\max_k s_{ik} - \\log\\sum_k
+    e^{s_{ik} - \\max_k s_{ik}}`):
+
+    .. math:: L = -\\frac1N \\sum_i \\log p_{i, y_i}, \\qquad
+              \\frac{\\partial L}{\\partial s} = \\frac1N\\,(p - \\text{onehot}(y))
+
+    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    """
+    scores = v.as_float_array("scores", scores)
+    if scores.ndim != 2 or scores.shape[1] < 1:
+        raise ValueError(f"scores must be 2-D, shape (N, C), got shape {scores.shape}")
+    n, num_classes = scores.shape
+    if n == 0:
+        raise ValueError("scores is empty; the loss needs at least one sample")
+    labels = _check_labels(labels, n, num_classes)
+    rows = np.arange(n)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    sum_exp = exp.sum(axis=1)
+    loss = float(np.log(sum_exp).mean() - shifted[rows, labels].mean())
+    dscores = exp
+    dscores /= sum_exp[:, None]
+    dscores[rows, labels] -= 1.0
+    dscores /= n
+    return loss, dscores
+
+
+class SoftmaxCrossEntropy:
+    """The loss as a layer: ``forward(scores, labels) -> loss``, ``backward() -> dscores``.
+
+    See :func:`softmax_cross_entropy` for the equations; ``loss`` holds the
+    last forward's value.
+
+    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    """
+
+    def __init__(self):
+        self._dscores = None
+        self.loss = None
+
+    def __repr__(self):
+        return "SoftmaxCrossEntropy()"
+
+    def forward(self, scores, labels):
+        """Mean cross-entropy of ``scores`` (N, C) against ``labels`` (N,); returns a float."""
+        self.loss, self._dscores = softmax_cross_entropy(scores, labels)
+        return self.loss
+
+    def backward(self):
+        """Gradient of the last loss with respect to ``scores``, shape (N, C)."""
+        if self._dscores is None:
+            raise RuntimeError("call forward(scores, labels) before backward")
+        return self._dscores.copy()
+
+
+def layer_params(layer):
+    """The ``(name, param, grad)`` triples of one layer (``grad`` is None before backward).
+
+    Layers declare them in ``param_attrs`` (pairs of attribute names);
+    :class:`BatchNorm` contributes ``gamma``/``dgamma`` and ``beta``/``dbeta``.
+    """
+    attrs = getattr(layer, "param_attrs", None)
+    if attrs is None and isinstance(layer, BatchNorm):
+        attrs = (("gamma", "dgamma"), ("beta", "dbeta"))
+    triples = []
+    for param_name, grad_name in attrs or ():
+        param = getattr(layer, param_name)
+        if param is not None:
+            triples.append((param_name, param, getattr(layer, grad_name)))
+    return triples
+
+
+class Sequential:
+    """A list of layers applied in order.
+
+    Parameters
+    ----------
+    layers : iterable of layers
+        Each with ``forward(x, training=...)`` and ``backward(dout)``
+        (:class:`Dense`, :class:`BatchNorm`, :class:`Sigmoid`, :class:`ReLU`,
+        :class:`ShiftScaleNoise`, or your own).
+
+    Notes
+    -----
+    ``forward`` composes the layers, ``backward`` applies the chain rule in
+    reverse order, each layer storing its parameter gradients; then
+    :meth:`params_and_grads` lists ``(param, grad)`` pairs for :class:`SGD`.
+
+    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    """
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("layers is empty; a Sequential model needs at least one layer")
+        for i, layer in enumerate(self.layers):
+            if not (callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))):
+                raise TypeError(
+                    f"layers[{i}] ({type(layer).__name__}) must have forward(x, training=...) and backward(dout)"
+                )
+
+    def __repr__(self):
+        inner = ",\n".join(f"  {layer!r}" for layer in self.layers)
+        return f"Sequential([\n{inner},\n])"
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+    def forward(self, x, *, training):
+        """Run ``x`` through every layer; ``training`` is passed to each.
+
+        Returns
+        -------
+        out : ndarray, the last layer's output (class scores for a classifier)
+        """
+        _check_training(training)
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def backward(self, dout):
+        """Backpropagate ``dout`` (gradient of the loss w.r.t. the output); returns ``dx``."""
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def named_params_and_grads(self):
+        """``(name, param, grad)`` triples, names like ``"0.W"`` or ``"1.gamma"``."""
+        return [(f"{i}.{name}", param, grad)
+                for i, layer in enumerate(self.layers)
+                for name, param, grad in layer_params(layer)]
+
+    def params_and_grads(self):
+        """``(param, grad)`` pairs of every layer, read afresh (``grad`` is None before backward)."""
+        return [(param, grad) for _, param, grad in self.named_params_and_grads()]
+
+
+class SGD:
+    """Plain stochastic gradient descent: ``param -= learning_rate * grad``, in place.
+
+    Parameters
+    ----------
+    learning_rate : float > 0
+
+    Notes
+    -----
+    .. math:: \\theta \\leftarrow \\theta - \\eta\\, \\nabla_\\theta L
+
+    Updating in place keeps every layer's reference to its parameter array
+    valid (``BatchNorm.gamma`` is the array SGD changes).
+
+    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    """
+
+    def __init__(self, learning_rate):
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real):
+            raise TypeError(f"learning_rate must be a positive number, got {learning_rate!r}")
+        if not np.isfinite(learning_rate) or learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive and finite, got {learning_rate!r}")
+        self.learning_rate = float(learning_rate)
+
+    def __repr__(self):
+        return f"SGD(learning_rate={self.learning_rate:g})"
+
+    def step(self, params_and_grads):
+        """Update every parameter in place.
+
+        Parameters
+        ----------
+        params_and_grads : Sequential or iterable of (param, grad)
+            A model (its :meth:`Sequential.params_and_grads` is used) or the
+            pairs themselves; ``param`` must be a writable float ndarray and
+            ``grad`` of its shape.
+        """
+        if hasattr(params_and_grads, "params_and_grads"):
+            params_and_grads = params_and_grads.params_and_grads()
+        for i, pair in enumerate(params_and_grads):
+            try:
+                param, grad = pair
+            except (TypeError, ValueError):
+                raise TypeError(f"params_and_grads[{i}] must be a (param, grad) pair") from None
+            if grad is None:
+                raise RuntimeError(
+                    f"params_and_grads[{i}] has no gradient yet: call backward before step"
+                )
+            if not isinstance(param, np.ndarray) or param.dtype.kind != "f":
+                raise TypeError(f"params_and_grads[{i}]: param must be a float ndarray (updated in place)")
+            if np.shape(grad) != param.shape:
+                raise ValueError(
+                    f"params_and_grads[{i}]: grad has shape {np.shape(grad)}, param has shape {param.shape}"
+                )
+            param -= self.learning_rate * grad
