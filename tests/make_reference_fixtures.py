@@ -1,0 +1,333 @@
+"""Record what PyTorch and Keras 3 compute for batch normalization, as small .npz fixtures.
+
+Run by hand from the repository root (needs torch and keras; TensorFlow is not needed)::
+
+    python tests/make_reference_fixtures.py
+
+It writes
+
+- ``tests/fixtures/reference_inputs.npz``: the seeded inputs (so the fixture
+  tests do not depend on NumPy's random streams staying the same);
+- ``tests/fixtures/reference_torch.npz``: ``torch.nn.functional.batch_norm``
+  (training forward and autograd gradients) and ``torch.nn.BatchNorm1d/2d``
+  (training steps, running statistics after each, eval outputs), in float64;
+- ``tests/fixtures/reference_keras.npz``: ``keras.layers.BatchNormalization``
+  on the torch backend (training steps, moving statistics after each,
+  inference outputs). Keras computes this in float32 whatever the input or
+  layer dtype: on its non-TensorFlow backends ``keras.backend.result_type``
+  maps float64 to float32 (to match JAX's default), and the layer's ``call``
+  casts its input, gamma, beta and moving statistics to
+  ``result_type(input.dtype, "float32")``. Even ``dtype="float64"`` only casts
+  the float32 result back to float64, so it is not recorded separately.
+
+Every file carries ``meta/*`` entries: the framework, NumPy and Python
+versions and the generator's name.
+
+``tests/test_reference.py`` compares bnlab with these files, and (where torch
+and keras are installed) imports the functions below to recompute the same
+cases live, so the generation logic exists once. Importing this module needs
+only NumPy: torch and keras are imported inside the functions that use them.
+
+Layouts
+-------
+Every input is stored in bnlab's / PyTorch's layout: ``(N, D)`` or
+``(N, C, H, W)`` (channels first). Keras normalizes the last axis
+(``axis=-1``, channels last), so :func:`keras_layer` feeds it the 4-D batches
+transposed to ``(N, H, W, C)`` and records its outputs **in that NHWC layout**
+(compare with bnlab ``axis=(0, 1, 2)`` on ``to_keras_layout(x)``, or transpose
+back with ``from_keras_layout``). For ``(N, D)`` the two layouts coincide.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures"
+INPUTS_FILE = FIXTURE_DIR / "reference_inputs.npz"
+TORCH_FILE = FIXTURE_DIR / "reference_torch.npz"
+KERAS_FILE = FIXTURE_DIR / "reference_keras.npz"
+
+#: The two layouts every case is run on: a dense layer's (N, D) and a convolution's (N, C, H, W).
+SHAPES = {"2d": (8, 5), "4d": (4, 3, 5, 6)}
+#: One seed per layout (np.random.default_rng); 1502.03167 is the BN paper's arXiv number.
+SEEDS = {"2d": 150203167, "4d": 150203168}
+#: Axes bnlab reduces over, in bnlab's / PyTorch's channels-first layout.
+BNLAB_AXIS = {"2d": 0, "4d": (0, 2, 3)}
+#: Axes bnlab reduces over for Keras' channels-last layout (what Keras' axis=-1 leaves out).
+KERAS_LAYOUT_AXIS = {"2d": 0, "4d": (0, 1, 2)}
+
+#: Training steps of the stateful layers (a different batch each step).
+STEPS = 5
+TORCH_EPS = 1e-5  # torch default
+TORCH_MOMENTA = (0.1, 0.3)  # torch default, and a non-default one
+KERAS_EPS = 1e-3  # keras default
+KERAS_MOMENTA = (0.99, 0.9)  # keras default, and a non-default one (= torch's 0.1 converted)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def make_inputs(shape_name):
+    """The seeded inputs of one layout, all float64, channels first.
+
+    Returns a dict:
+
+    - ``z``, ``gamma``, ``beta``, ``dy``: one batch, a random scale and shift
+      (feature shape), and a random upstream gradient (never all ones: that
+      would make BN's input gradient vanish and prove nothing);
+    - ``train``: ``STEPS`` batches stacked, shape ``(STEPS, *shape)``, each
+      with its own random per-feature offset and scale;
+    - ``eval``: a fresh batch for evaluation; ``eval_one``: a batch of one sample.
+
+    Offsets stay within [-2, 2] and scales within [0.5, 3]: Keras' torch
+    backend computes the variance as E[x^2] - E[x]^2 in float32, which would
+    lose digits (beyond the 1e-5 tolerance) far from zero. That is Keras'
+    limitation, not the reference's, so the inputs stay where it is accurate.
+    """
+    shape = SHAPES[shape_name]
+    rng = np.random.default_rng(SEEDS[shape_name])
+    channels = shape[1]
+    bshape = (1, channels) + (1,) * (len(shape) - 2)
+
+    def batch(n):
+        offset = rng.uniform(-2.0, 2.0, size=channels).reshape(bshape)
+        scale = rng.uniform(0.5, 3.0, size=channels).reshape(bshape)
+        return rng.standard_normal((n,) + shape[1:]) * scale + offset
+
+    return {
+        "z": batch(shape[0]),
+        "gamma": rng.uniform(0.5, 2.0, size=channels),
+        "beta": rng.normal(0.0, 1.0, size=channels),
+        "dy": rng.standard_normal(shape),
+        "train": np.stack([batch(shape[0]) for _ in range(STEPS)]),
+        "eval": batch(shape[0]),
+        "eval_one": batch(1),
+    }
+
+
+def all_inputs():
+    """``{shape_name: make_inputs(shape_name)}`` for every layout."""
+    return {name: make_inputs(name) for name in SHAPES}
+
+
+def to_keras_layout(x):
+    """(N, C, H, W) -> (N, H, W, C); (N, D) unchanged."""
+    return np.moveaxis(x, 1, -1) if x.ndim > 2 else x
+
+
+def from_keras_layout(x):
+    """(N, H, W, C) -> (N, C, H, W); (N, D) unchanged."""
+    return np.moveaxis(x, -1, 1) if x.ndim > 2 else x
+
+
+# --------------------------------------------------------------------------- framework imports
+
+
+def import_torch():
+    import torch
+
+    return torch
+
+
+def import_keras():
+    """Import Keras 3 on the torch backend (KERAS_BACKEND is set before the import)."""
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "torch":
+        raise RuntimeError(
+            f"keras was already imported with the {backend!r} backend; the reference needs "
+            "KERAS_BACKEND=torch set before keras is first imported"
+        )
+    return keras
+
+
+# --------------------------------------------------------------------------- PyTorch
+
+
+def torch_functional(inputs, eps=TORCH_EPS):
+    """``torch.nn.functional.batch_norm`` in training mode, float64, and its autograd gradients.
+
+    Returns ``{"y", "dz", "dgamma", "dbeta"}`` (NumPy, float64) for ``inputs["z"]``
+    with ``inputs["gamma"]``, ``inputs["beta"]`` and upstream gradient ``inputs["dy"]``.
+    """
+    torch = import_torch()
+    z = torch.tensor(inputs["z"], dtype=torch.float64, requires_grad=True)
+    gamma = torch.tensor(inputs["gamma"], dtype=torch.float64, requires_grad=True)
+    beta = torch.tensor(inputs["beta"], dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.batch_norm(
+        z, running_mean=None, running_var=None, weight=gamma, bias=beta, training=True, eps=eps
+    )
+    y.backward(torch.tensor(inputs["dy"], dtype=torch.float64))
+    return {
+        "y": y.detach().numpy().copy(),
+        "dz": z.grad.numpy().copy(),
+        "dgamma": gamma.grad.numpy().copy(),
+        "dbeta": beta.grad.numpy().copy(),
+    }
+
+
+def torch_module(inputs, momentum):
+    """``torch.nn.BatchNorm1d`` / ``BatchNorm2d`` (float64, eps 1e-5) over ``STEPS`` training batches.
+
+    weight and bias are set to ``inputs["gamma"]`` / ``inputs["beta"]``. Returns
+    ``train_y`` (``(STEPS, *shape)``, the training outputs), ``running_mean`` and
+    ``running_var`` (``(STEPS, C)``, after each step), then in ``eval()`` mode
+    ``eval_y`` and ``eval_one_y`` (the batch of one sample).
+    """
+    torch = import_torch()
+    ndim = inputs["z"].ndim
+    cls = torch.nn.BatchNorm1d if ndim == 2 else torch.nn.BatchNorm2d
+    channels = inputs["z"].shape[1]
+    bn = cls(channels, eps=TORCH_EPS, momentum=momentum, dtype=torch.float64)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor(inputs["gamma"]))
+        bn.bias.copy_(torch.tensor(inputs["beta"]))
+    out = {"train_y": [], "running_mean": [], "running_var": []}
+    bn.train()
+    with torch.no_grad():
+        for batch in inputs["train"]:
+            out["train_y"].append(bn(torch.tensor(batch)).numpy().copy())
+            out["running_mean"].append(bn.running_mean.numpy().copy())
+            out["running_var"].append(bn.running_var.numpy().copy())
+        bn.eval()
+        out["eval_y"] = bn(torch.tensor(inputs["eval"])).numpy().copy()
+        out["eval_one_y"] = bn(torch.tensor(inputs["eval_one"])).numpy().copy()
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def torch_results(inputs_by_shape):
+    """Every PyTorch case, as the flat dict stored in ``reference_torch.npz`` (without metadata).
+
+    Keys: ``functional/<shape>/<y|dz|dgamma|dbeta>`` and
+    ``module/<shape>/m<momentum>/<train_y|running_mean|running_var|eval_y|eval_one_y>``.
+    """
+    results = {}
+    for shape_name, inputs in inputs_by_shape.items():
+        for key, value in torch_functional(inputs).items():
+            results[f"functional/{shape_name}/{key}"] = value
+        for momentum in TORCH_MOMENTA:
+            for key, value in torch_module(inputs, momentum).items():
+                results[f"module/{shape_name}/m{momentum:g}/{key}"] = value
+    return results
+
+
+def torch_metadata():
+    torch = import_torch()
+    return {"torch_version": torch.__version__}
+
+
+# --------------------------------------------------------------------------- Keras
+
+
+def keras_to_numpy(x):
+    """A Keras tensor or variable on the torch backend as a NumPy copy.
+
+    (``keras.ops.convert_to_numpy`` works too but warns under NumPy 2 about
+    ``__array__``'s ``copy`` keyword.)
+    """
+    value = getattr(x, "value", x)  # a keras Variable holds a torch tensor
+    return value.detach().cpu().numpy().copy()
+
+
+def keras_layer(inputs, momentum):
+    """``keras.layers.BatchNormalization`` (axis=-1, eps 1e-3, default dtype policy) on the torch backend.
+
+    The float64 input is cast to float32 by the layer, and everything is
+    computed in float32 (see the module docstring). gamma and beta are set to
+    ``inputs["gamma"]`` / ``inputs["beta"]``. The 4-D batches are fed channels
+    last (:func:`to_keras_layout`), and the outputs are returned in that NHWC
+    layout.
+
+    Returns ``train_y`` (``layer(x, training=True)`` for each of the ``STEPS``
+    batches), ``moving_mean`` and ``moving_var`` (``(STEPS, C)``, after each
+    step), and ``eval_y`` / ``eval_one_y`` (``layer(x, training=False)``), all
+    float32 as Keras returns them.
+    """
+    keras = import_keras()
+    shape = to_keras_layout(inputs["z"]).shape
+    layer = keras.layers.BatchNormalization(axis=-1, momentum=momentum, epsilon=KERAS_EPS)
+    layer.build(shape)
+    layer.gamma.assign(inputs["gamma"].astype(np.float32))
+    layer.beta.assign(inputs["beta"].astype(np.float32))
+
+    out = {"train_y": [], "moving_mean": [], "moving_var": []}
+    for batch in inputs["train"]:
+        out["train_y"].append(keras_to_numpy(layer(to_keras_layout(batch), training=True)))
+        out["moving_mean"].append(keras_to_numpy(layer.moving_mean))
+        out["moving_var"].append(keras_to_numpy(layer.moving_variance))
+    out["eval_y"] = keras_to_numpy(layer(to_keras_layout(inputs["eval"]), training=False))
+    out["eval_one_y"] = keras_to_numpy(layer(to_keras_layout(inputs["eval_one"]), training=False))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def keras_results(inputs_by_shape):
+    """Every Keras case, as the flat dict stored in ``reference_keras.npz`` (without metadata).
+
+    Keys: ``layer/<shape>/m<momentum>/<train_y|moving_mean|moving_var|eval_y|eval_one_y>``;
+    the 4-D outputs are NHWC.
+    """
+    results = {}
+    for shape_name, inputs in inputs_by_shape.items():
+        for momentum in KERAS_MOMENTA:
+            for key, value in keras_layer(inputs, momentum).items():
+                results[f"layer/{shape_name}/m{momentum:g}/{key}"] = value
+    return results
+
+
+def keras_metadata():
+    keras = import_keras()
+    torch = import_torch()
+    return {
+        "keras_version": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "torch_version": torch.__version__,
+    }
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def common_metadata():
+    return {
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "generated_by": "tests/make_reference_fixtures.py",
+    }
+
+
+def _with_meta(results, meta):
+    out = dict(results)
+    for key, value in meta.items():
+        out[f"meta/{key}"] = np.array(str(value))
+    return out
+
+
+def main():
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
+    inputs = all_inputs()
+    flat_inputs = {
+        f"{shape_name}/{key}": value for shape_name, d in inputs.items() for key, value in d.items()
+    }
+    files = {
+        INPUTS_FILE: _with_meta(flat_inputs, common_metadata()),
+        TORCH_FILE: _with_meta(torch_results(inputs), {**common_metadata(), **torch_metadata()}),
+        KERAS_FILE: _with_meta(keras_results(inputs), {**common_metadata(), **keras_metadata()}),
+    }
+    for path, arrays in files.items():
+        np.savez_compressed(path, **arrays)
+        meta = {k[5:]: str(v) for k, v in arrays.items() if k.startswith("meta/")}
+        print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}: "
+              f"{len(arrays) - len(meta)} arrays, {path.stat().st_size / 1024:.1f} KB, {meta}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
