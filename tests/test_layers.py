@@ -58,7 +58,7 @@ def test_dense_gradients(rng):
     dout = check_layer_input_grad(layer, x, rng)
     layer.forward(x, training=True)
     layer.backward(dout)
-    f = lambda _: layer.forward(x, training=True)  # noqa: E731 (reads the perturbed parameter)
+    f = lambda _: layer.forward(x, training=True)  # reads the perturbed parameter
     assert rel_error(layer.dW, numerical_gradient(f, layer.W, dout)) < TOL
     assert rel_error(layer.db, numerical_gradient(f, layer.b, dout)) < TOL
 
@@ -292,7 +292,7 @@ def test_mlp_with_bn_gradients(rng, activation):
     named = model.named_params_and_grads()
     grads = {name: grad.copy() for name, _, grad in named}
 
-    f = lambda xx: model.forward(xx, training=True)  # noqa: E731
+    f = lambda xx: model.forward(xx, training=True)
     assert rel_error(dx, numerical_gradient(f, x, dout)) < TOL
     for name, param, _ in named:
         num = numerical_gradient(lambda _: model.forward(x, training=True), param, dout)

@@ -1,0 +1,118 @@
+"""Small real datasets that ship inside an installed package (no download).
+
+``load_digits_split`` gives scikit-learn's 8x8 handwritten digits (1,797
+images, 10 classes; the data file is inside scikit-learn's wheel), scaled to
+[0, 1] and split into train and test sets with an explicit seed. It is the
+scaled-down stand-in for MNIST in the BN paper's Figure 1 (see
+:mod:`bnlab.train`).
+
+Introduced in ``notebooks/08_training_experiment.ipynb``.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from .layers import as_rng
+
+__all__ = ["DigitsSplit", "load_digits_split", "DIGITS_MAX_PIXEL"]
+
+#: load_digits' pixels are integers 0..16 (counts of set pixels in 4x4 blocks).
+DIGITS_MAX_PIXEL = 16.0
+
+
+class DigitsSplit(NamedTuple):
+    """Train/test split of the digits; unpacks as ``x_train, y_train, x_test, y_test``.
+
+    Attributes
+    ----------
+    x_train : ndarray, shape (N_train, 64), float64 in [0, 1]
+    y_train : ndarray, shape (N_train,), int64 in 0..9
+    x_test : ndarray, shape (N_test, 64), float64 in [0, 1]
+    y_test : ndarray, shape (N_test,), int64 in 0..9
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def num_features(self):
+        return self.x_train.shape[1]
+
+    @property
+    def num_classes(self):
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays():
+    """The raw digits (read once per process; callers get copies)."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise ImportError(
+            "load_digits_split needs scikit-learn (it ships the digits data, no download): "
+            "pip install scikit-learn  (or pip install 'bnlab[train]')"
+        ) from exc
+    digits = load_digits()
+    x = np.asarray(digits.data, dtype=np.float64)
+    y = np.asarray(digits.target, dtype=np.int64)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
+
+
+def load_digits_split(rng=0, test_fraction=0.2):
+    """scikit-learn's digits, scaled to [0, 1], with a seeded stratified train/test split.
+
+    Parameters
+    ----------
+    rng : int or numpy.random.Generator, default 0
+        Seed (or generator) of the split. The same seed always gives the same
+        split.
+    test_fraction : float in (0, 1), default 0.2
+        Share of each class held out for testing (rounded per class, so the
+        classes keep their proportions: 0.2 gives 1,438 train and 359 test
+        images).
+
+    Returns
+    -------
+    DigitsSplit
+        ``x_train`` (N_train, 64), ``y_train`` (N_train,), ``x_test``
+        (N_test, 64), ``y_test`` (N_test,); float64 features ``pixel / 16``,
+        int64 labels. Fresh arrays each call. Each part is in random order.
+
+    Raises
+    ------
+    ImportError
+        If scikit-learn is not installed (it holds the data file).
+
+    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    """
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
+        raise TypeError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
+    rng = as_rng(rng)
+    x, y = _digits_arrays()
+    train_idx, test_idx = [], []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        n_test = round(test_fraction * len(members))
+        if n_test == 0 or n_test == len(members):
+            raise ValueError(
+                f"test_fraction={test_fraction!r} leaves class {label} with an empty train or test part; "
+                "use a value nearer 0.5"
+            )
+        test_idx.append(members[:n_test])
+        train_idx.append(members[n_test:])
+    train_idx = rng.permutation(np.concatenate(train_idx))
+    test_idx = rng.permutation(np.concatenate(test_idx))
+    scale = 1.0 / DIGITS_MAX_PIXEL
+    return DigitsSplit(x[train_idx] * scale, y[train_idx].copy(), x[test_idx] * scale, y[test_idx].copy())

@@ -1,0 +1,616 @@
+"""The BN paper's Figure 1, scaled down: an MLP on scikit-learn's digits, with and without BN.
+
+Ioffe & Szegedy (2015) trained a 3 x 100 sigmoid MLP on MNIST with and
+without batch normalization and showed (a) test accuracy against training
+steps and (b, c) the 15th, 50th and 85th percentiles of the input to one
+sigmoid of the last hidden layer. Here the same network (64-100-100-100-10)
+trains on the 8x8 digits in about a second per run::
+
+    from bnlab.train import run_experiment, compare
+    history = run_experiment(batch_norm=True, activation="sigmoid", steps=2000)
+    history.steps, history.test_accuracy, history.percentiles
+
+    results = compare(steps=2000)            # {"without BN": History, "with BN": History}
+
+Santurkar et al.'s (2018) "noisy BN" is one flag away (``noisy_bn=True``).
+
+Every run is deterministic given ``seed``: the initial weights, the order of
+the mini-batches and the noise come from separate streams of one
+``SeedSequence(seed)``, so with and without BN start from the same weights and
+see the same batches.
+
+Introduced in ``notebooks/08_training_experiment.ipynb``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _validate as v
+from .datasets import DigitsSplit, load_digits_split
+from .layers import (
+    SGD,
+    BatchNorm,
+    Dense,
+    ReLU,
+    Sequential,
+    ShiftScaleNoise,
+    Sigmoid,
+    as_rng,
+    softmax_cross_entropy,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "PERCENTILE_LEVELS",
+    "LABEL_WITHOUT_BN",
+    "LABEL_WITH_BN",
+    "LABEL_NOISY_BN",
+    "History",
+    "build_mlp",
+    "evaluate",
+    "run_experiment",
+    "compare",
+]
+
+#: Nonlinearities by name.
+ACTIVATIONS = {"sigmoid": Sigmoid, "relu": ReLU}
+#: The percentiles the paper's Figure 1(b, c) draws.
+PERCENTILE_LEVELS = (15, 50, 85)
+#: Labels of the variants :func:`compare` runs (also ``History.label``).
+LABEL_WITHOUT_BN = "without BN"
+LABEL_WITH_BN = "with BN"
+LABEL_NOISY_BN = "noisy BN"
+
+
+@dataclass(eq=False)
+class History:
+    """What one training run recorded.
+
+    Evaluation happens at steps ``0, eval_every, 2 * eval_every, ...`` and at
+    the last step; ``E`` is the number of evaluations, ``T`` the number of
+    training steps taken.
+
+    Attributes
+    ----------
+    config : dict
+        The arguments of the run (``run_experiment(**config)`` repeats it).
+    steps : ndarray of int, shape (E,)
+        Steps at which the model was evaluated (0 = before training).
+    test_accuracy, test_loss : ndarray, shape (E,)
+        On the test set, in evaluation mode (BN uses its running statistics).
+    train_loss : ndarray, shape (E,)
+        Mean of the mini-batch losses since the previous evaluation (what
+        Keras reports as the training loss; free to compute); at step 0 the
+        first batch's loss with the initial weights.
+    batch_loss : ndarray, shape (T,)
+        The mini-batch loss SGD minimised at each step (training mode, noisy).
+    percentiles : ndarray, shape (E, 3)
+        The 15th, 50th and 85th percentiles over the test set of the input to
+        the nonlinearity of unit ``config["tracked_unit"]`` in the last hidden
+        layer: the BN output with BN, the dense pre-activation without. With
+        ``noisy_bn`` the noise drawn at that training step is applied, so the
+        percentiles show the shift the sigmoid saw. Columns are ordered:
+        ``percentiles[:, 0] <= percentiles[:, 1] <= percentiles[:, 2]``.
+    percentile_levels : tuple of int
+        ``(15, 50, 85)``.
+    diverged : bool
+        True when a mini-batch loss exceeded ``config["max_loss"]`` or the
+        loss or the parameters became NaN or infinite; the run then stopped,
+        the evaluation arrays end at the last good evaluation and
+        ``batch_loss`` with the loss that triggered the stop.
+    diverged_at : int or None
+        The step at which divergence was detected.
+    diverged_reason : str or None
+    wall_time : float
+        Seconds the run took (not part of the deterministic record).
+    model : Sequential
+        The trained network (for further exploration).
+    """
+
+    config: dict
+    steps: np.ndarray
+    test_accuracy: np.ndarray
+    test_loss: np.ndarray
+    train_loss: np.ndarray
+    batch_loss: np.ndarray
+    percentiles: np.ndarray
+    percentile_levels: tuple = PERCENTILE_LEVELS
+    diverged: bool = False
+    diverged_at: int | None = None
+    diverged_reason: str | None = None
+    wall_time: float = field(default=0.0, repr=False)
+    model: Sequential | None = field(default=None, repr=False)
+
+    @property
+    def label(self):
+        """``"without BN"``, ``"with BN"`` or ``"noisy BN"``."""
+        if not self.config["batch_norm"]:
+            return LABEL_WITHOUT_BN
+        return LABEL_NOISY_BN if self.config["noisy_bn"] else LABEL_WITH_BN
+
+    @property
+    def final_test_accuracy(self):
+        """Test accuracy at the last evaluation (NaN if the run diverged)."""
+        return float("nan") if self.diverged else float(self.test_accuracy[-1])
+
+    def accuracy_at(self, step):
+        """Test accuracy at the last evaluation at or before ``step``.
+
+        NaN if the run diverged before ``step`` (its record stops there).
+        """
+        if self.diverged and step >= self.diverged_at:
+            return float("nan")
+        i = np.searchsorted(self.steps, step, side="right") - 1
+        if i < 0:
+            raise ValueError(f"step must be >= 0, got {step!r}")
+        return float(self.test_accuracy[i])
+
+    def __repr__(self):
+        state = (f"diverged at step {self.diverged_at}" if self.diverged
+                 else f"final test accuracy {self.final_test_accuracy:.3f}")
+        cfg = self.config
+        return (f"History({self.label}, {cfg['activation']}, lr={cfg['learning_rate']:g}, "
+                f"init_scale={cfg['init_scale']!r}, {cfg['steps']} steps, seed={cfg['seed']}: {state})")
+
+    def to_dict(self):
+        """Plain lists and numbers (JSON-serialisable), without the model."""
+        return {
+            "label": self.label,
+            "config": dict(self.config),
+            "steps": self.steps.tolist(),
+            "test_accuracy": self.test_accuracy.tolist(),
+            "test_loss": self.test_loss.tolist(),
+            "train_loss": self.train_loss.tolist(),
+            "batch_loss": self.batch_loss.tolist(),
+            "percentiles": self.percentiles.tolist(),
+            "percentile_levels": list(self.percentile_levels),
+            "diverged": self.diverged,
+            "diverged_at": self.diverged_at,
+            "diverged_reason": self.diverged_reason,
+            "wall_time": self.wall_time,
+        }
+
+
+def build_mlp(input_size, hidden_sizes, num_classes, *, batch_norm, activation="sigmoid",
+              init_scale=0.1, rng=None, noisy_bn=False, noise_shift=1.0, noise_scale=2.0,
+              noise_rng=None, bn_momentum=0.9):
+    """The paper's fully connected network, as a :class:`~bnlab.layers.Sequential`.
+
+    Each hidden block is ``Dense -> [BatchNorm -> [ShiftScaleNoise]] -> activation``
+    (BN before the nonlinearity, as in the paper); the output is a plain
+    ``Dense`` giving class scores. With BN the hidden dense layers have no
+    bias (BN's beta replaces it).
+
+    Parameters
+    ----------
+    input_size, num_classes : int
+    hidden_sizes : sequence of int
+        Units per hidden layer, e.g. ``(100, 100, 100)``.
+    batch_norm : bool
+    activation : {"sigmoid", "relu"}
+    init_scale : float or {"he", "xavier"}
+        Std of the initial weights of every dense layer (see :class:`~bnlab.layers.Dense`).
+    rng : numpy.random.Generator or int, optional
+        Initial weights, drawn layer by layer.
+    noisy_bn : bool
+        Add :class:`~bnlab.layers.ShiftScaleNoise` after each BN layer (needs ``batch_norm``).
+    noise_shift, noise_scale : float
+        Its magnitudes.
+    noise_rng : numpy.random.Generator or int, optional
+        Source of the noise (shared by the noise layers).
+    bn_momentum : float in [0, 1]
+        Running-statistics momentum, Keras convention (``running = m * running
+        + (1 - m) * batch``); 0.9 as CS231n and the seed.
+
+    Returns
+    -------
+    Sequential
+    """
+    _check_config(batch_norm=batch_norm, activation=activation, hidden_sizes=hidden_sizes,
+                  init_scale=init_scale, noisy_bn=noisy_bn)
+    rng = as_rng(rng)
+    noise_rng = as_rng(noise_rng) if noisy_bn else None
+    layers = []
+    fan_in = input_size
+    for width in hidden_sizes:
+        layers.append(Dense(fan_in, width, init_scale, bias=not batch_norm, rng=rng))
+        if batch_norm:
+            layers.append(BatchNorm(width, convention="keras", momentum=bn_momentum, eps=1e-5))
+            if noisy_bn:
+                layers.append(ShiftScaleNoise(width, noise_shift, noise_scale, rng=noise_rng))
+        layers.append(ACTIVATIONS[activation]())
+        fan_in = width
+    layers.append(Dense(fan_in, num_classes, init_scale, rng=rng))
+    return Sequential(layers)
+
+
+def evaluate(model, x, labels):
+    """Loss and accuracy of ``model`` on ``(x, labels)`` in evaluation mode.
+
+    Parameters
+    ----------
+    model : Sequential
+    x : ndarray, shape (N, D)
+    labels : ndarray of int, shape (N,)
+
+    Returns
+    -------
+    loss : float
+        Mean softmax cross-entropy.
+    accuracy : float
+        Share of rows whose highest score is the label.
+    """
+    scores = model.forward(x, training=False)
+    loss, _ = softmax_cross_entropy(scores, labels)
+    return loss, float(np.mean(scores.argmax(axis=1) == labels))
+
+
+# --- validation -----------------------------------------------------------------------------
+
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_config(*, batch_norm, activation, hidden_sizes, init_scale, noisy_bn):
+    _check_bool("batch_norm", batch_norm)
+    _check_bool("noisy_bn", noisy_bn)
+    if noisy_bn and not batch_norm:
+        raise ValueError("noisy_bn=True adds noise after the BN layers, so it needs batch_norm=True")
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    try:
+        sizes = tuple(hidden_sizes)
+    except TypeError:
+        raise TypeError(f"hidden_sizes must be a sequence of positive ints, got {hidden_sizes!r}") from None
+    if not sizes:
+        raise ValueError("hidden_sizes is empty; the experiment needs at least one hidden layer")
+    for size in sizes:
+        _check_int("each of hidden_sizes", size)
+    Dense._init_std(init_scale, 1)  # raises on a bad init_scale
+    return sizes
+
+
+def _check_data(data):
+    if data is None:
+        return load_digits_split(0)
+    try:
+        x_train, y_train, x_test, y_test = data
+    except (TypeError, ValueError):
+        raise TypeError("data must be a DigitsSplit or a tuple (x_train, y_train, x_test, y_test)") from None
+    arrays = []
+    for name, x, y in (("x_train", x_train, y_train), ("x_test", x_test, y_test)):
+        x = v.as_float_array(name, x).astype(np.float64, copy=False)
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise ValueError(f"{name} must be a non-empty 2-D array (N, D), got shape {x.shape}")
+        v.check_finite(name, x)
+        y = np.asarray(y)
+        label_name = "y" + name[1:]
+        if y.dtype.kind not in "iu":
+            raise TypeError(f"{label_name} must hold integer class labels, got dtype {y.dtype}")
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"{label_name} must have shape ({x.shape[0]},), got {y.shape}")
+        if y.min() < 0:
+            raise ValueError(f"{label_name} must hold class indices >= 0, got {y.min()}")
+        arrays += [x, y]
+    if arrays[0].shape[1] != arrays[2].shape[1]:
+        raise ValueError(f"x_train and x_test must have the same number of features, "
+                         f"got {arrays[0].shape[1]} and {arrays[2].shape[1]}")
+    return DigitsSplit(*arrays)
+
+
+# --- the experiment -------------------------------------------------------------------------
+
+class _Diverged(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _refusal_is_divergence(first):
+    """Turn BN's ValueError on overflowed activations into divergence.
+
+    Only shapes and values change from step to step and the shapes were
+    fine on the first step, so a ValueError after it comes from values that
+    blew up. On the first step it is a genuine input problem and propagates.
+    """
+    try:
+        yield
+    except ValueError as exc:
+        if first:
+            raise
+        raise _Diverged(f"a layer refused its input: {exc}") from None
+
+
+def _last_hidden_probe(model):
+    """Index of the layer whose output feeds the last hidden nonlinearity, and the noise layer if any."""
+    act_index = max(i for i, layer in enumerate(model.layers) if isinstance(layer, (Sigmoid, ReLU)))
+    probe_index = act_index - 1
+    noise = model.layers[probe_index]
+    return probe_index, noise if isinstance(noise, ShiftScaleNoise) else None
+
+
+def _evaluate_with_probe(model, x, labels, probe_index, noise, unit):
+    """Eval-mode loss, accuracy and the tracked unit's percentiles, in one pass."""
+    out = x
+    probe = None
+    for i, layer in enumerate(model.layers):
+        out = layer.forward(out, training=False)
+        if i == probe_index:
+            probe = out[:, unit]
+    if noise is not None and noise.last_scale is not None:
+        probe = probe * noise.last_scale[unit] + noise.last_shift[unit]
+    loss, _ = softmax_cross_entropy(out, labels)
+    accuracy = float(np.mean(out.argmax(axis=1) == labels))
+    return loss, accuracy, np.percentile(probe, PERCENTILE_LEVELS)
+
+
+def _params_finite(model):
+    return all(np.isfinite(param).all() for param, _ in model.params_and_grads())
+
+
+def run_experiment(*, batch_norm=True, activation="sigmoid", hidden_sizes=(100, 100, 100),
+                   learning_rate=0.5, init_scale=0.1, batch_size=60, steps=2000, eval_every=50,
+                   seed=0, noisy_bn=False, noise_shift=1.0, noise_scale=2.0, bn_momentum=0.9,
+                   tracked_unit=0, max_loss=1e3, data=None, progress=None):
+    """Train the paper's MLP on the digits with plain SGD and record Figure 1's curves.
+
+    Parameters
+    ----------
+    batch_norm : bool, default True
+        BN before every hidden nonlinearity.
+    activation : {"sigmoid", "relu"}, default "sigmoid"
+    hidden_sizes : sequence of int, default (100, 100, 100)
+        The paper's 3 x 100, i.e. a 64-100-100-100-10 network.
+    learning_rate : float > 0, default 0.5
+    init_scale : float > 0 or {"he", "xavier"}, default 0.1
+        Std ``s`` of the initial weights ``N(0, s^2)`` ("small random
+        Gaussian values" in the paper); ``"he"`` is ``sqrt(2 / fan_in)``.
+    batch_size : int, default 60
+        The paper's 60. At most the training set's size; at least 2 with BN
+        (one value per feature has no variance). Batches are drawn by
+        shuffling the training set each epoch and dropping the incomplete
+        last batch.
+    steps : int >= 1, default 2000
+        SGD steps (the paper ran 50,000 on MNIST; the digits need far fewer).
+    eval_every : int >= 1, default 50
+        Evaluate on the test set every this many steps (and at step 0 and
+        at the last step). Evaluation costs about as much as a few training
+        steps.
+    seed : int >= 0, default 0
+        Seeds the initial weights, the batch order and the noise (separate
+        streams), so the same seed gives the same history, and BN and no-BN
+        runs start from the same weights and see the same batches.
+    noisy_bn : bool, default False
+        Santurkar et al.'s noisy BN: after each BN layer, in training, scale
+        each unit by a random ``s`` and shift it by a random ``m`` drawn
+        afresh every step (see :class:`~bnlab.layers.ShiftScaleNoise`).
+        Needs ``batch_norm=True``.
+    noise_shift : float >= 0, default 1.0
+        ``m ~ U(-noise_shift, noise_shift)``.
+    noise_scale : float >= 1, default 2.0
+        ``s`` log-uniform in ``[1 / noise_scale, noise_scale]``.
+    bn_momentum : float in [0, 1], default 0.9
+        Running-statistics momentum (Keras convention) used at evaluation.
+    tracked_unit : int, default 0
+        Which unit of the last hidden layer the percentiles follow.
+    max_loss : float or None, default 1000
+        A mini-batch loss above this (or NaN or infinite) counts as
+        divergence and stops the run. Chance level is ``ln 10 = 2.3``; a loss
+        of 1000 means the right class got probability ``e^-1000``: the
+        weights have blown up. ``None`` stops only on NaN or infinity.
+    data : DigitsSplit or (x_train, y_train, x_test, y_test), optional
+        Default ``bnlab.datasets.load_digits_split(0)`` (80/20, stratified).
+    progress : callable, optional
+        Called as ``progress(step, steps)`` after every evaluation (from
+        ``progress(0, steps)`` to ``progress(steps, steps)``), e.g. to move an
+        ipywidgets progress bar.
+
+    Returns
+    -------
+    History
+        ``steps``, ``test_accuracy``, ``train_loss``, ``percentiles`` (E, 3),
+        ``diverged``, ... (see :class:`History`).
+
+    Raises
+    ------
+    ValueError
+        Non-positive ``learning_rate``, ``steps``, ``eval_every`` or
+        ``batch_size``; ``batch_size`` larger than the training set, or 1 with
+        BN; an unknown ``activation``; ``noisy_bn`` without ``batch_norm``; ...
+    TypeError
+        A value of the wrong kind (a string for ``steps``, ...).
+
+    Notes
+    -----
+    A diverging run (a mini-batch loss above ``max_loss``, or NaN or
+    infinity in the loss or the parameters; typical of ReLU at a large
+    learning rate without BN) stops quietly: no NumPy warnings,
+    ``history.diverged`` is True, ``history.diverged_at`` is the step and
+    ``history.diverged_reason`` says what happened. A network can also fail
+    without diverging: ReLU units that a big update pushed below zero for
+    every input stay dead, and the accuracy sits at chance (10%).
+
+    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    """
+    config = dict(batch_norm=batch_norm, activation=activation, hidden_sizes=hidden_sizes,
+                  learning_rate=learning_rate, init_scale=init_scale, batch_size=batch_size,
+                  steps=steps, eval_every=eval_every, seed=seed, noisy_bn=noisy_bn,
+                  noise_shift=noise_shift, noise_scale=noise_scale, bn_momentum=bn_momentum,
+                  tracked_unit=tracked_unit, max_loss=max_loss)
+    hidden_sizes = _check_config(batch_norm=batch_norm, activation=activation,
+                                 hidden_sizes=hidden_sizes, init_scale=init_scale, noisy_bn=noisy_bn)
+    config["hidden_sizes"] = hidden_sizes
+    optimizer = SGD(learning_rate)
+    steps = _check_int("steps", steps)
+    eval_every = _check_int("eval_every", eval_every)
+    seed = _check_int("seed", seed, minimum=0)
+    batch_size = _check_int("batch_size", batch_size)
+    tracked_unit = _check_int("tracked_unit", tracked_unit, minimum=0)
+    if tracked_unit >= hidden_sizes[-1]:
+        raise ValueError(f"tracked_unit must be below the last hidden layer's size {hidden_sizes[-1]}, "
+                         f"got {tracked_unit}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable as progress(step, steps), got {type(progress).__name__}")
+    v.check_momentum(bn_momentum)
+    ShiftScaleNoise(1, noise_shift, noise_scale, rng=0)  # validates the noise magnitudes
+    if max_loss is not None:
+        if isinstance(max_loss, bool) or not isinstance(max_loss, numbers.Real):
+            raise TypeError(f"max_loss must be a positive number or None, got {max_loss!r}")
+        if not max_loss > 0:
+            raise ValueError(f"max_loss must be positive (or None), got {max_loss!r}")
+    x_train, y_train, x_test, y_test = _check_data(data)
+    n_train = len(x_train)
+    if batch_size > n_train:
+        raise ValueError(f"batch_size={batch_size} is larger than the training set ({n_train} samples)")
+    if batch_norm and batch_size < 2:
+        raise ValueError(
+            "batch_size=1 with batch_norm=True: a batch of one sample has no variance to normalize "
+            "by (BN's output would be all zeros). Use batch_size >= 2"
+        )
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+
+    init_seq, batch_seq, noise_seq = np.random.SeedSequence(seed).spawn(3)
+    model = build_mlp(x_train.shape[1], hidden_sizes, num_classes, batch_norm=batch_norm,
+                      activation=activation, init_scale=init_scale,
+                      rng=np.random.default_rng(init_seq), noisy_bn=noisy_bn,
+                      noise_shift=noise_shift, noise_scale=noise_scale,
+                      noise_rng=np.random.default_rng(noise_seq), bn_momentum=bn_momentum)
+    batch_rng = np.random.default_rng(batch_seq)
+    probe_index, noise = _last_hidden_probe(model)
+
+    eval_steps = list(range(0, steps + 1, eval_every))
+    if eval_steps[-1] != steps:
+        eval_steps.append(steps)
+    n_eval = len(eval_steps)
+    test_accuracy = np.empty(n_eval)
+    test_loss = np.empty(n_eval)
+    train_loss = np.empty(n_eval)
+    percentiles = np.empty((n_eval, len(PERCENTILE_LEVELS)))
+    batch_loss = np.empty(steps)
+    recorded = 0
+    steps_done = 0
+    diverged_at = diverged_reason = None
+    current_step = 0
+    batches_per_epoch = n_train // batch_size
+    order = None
+
+    def record(step):
+        nonlocal recorded
+        if not _params_finite(model):
+            raise _Diverged("a parameter became NaN or infinite")
+        with _refusal_is_divergence(first=step == 0):
+            test_loss[recorded], test_accuracy[recorded], percentiles[recorded] = _evaluate_with_probe(
+                model, x_test, y_test, probe_index, noise, tracked_unit)
+        if not np.isfinite(test_loss[recorded]):
+            raise _Diverged("the test loss became NaN or infinite")
+        if step > 0:
+            train_loss[recorded] = batch_loss[eval_steps[recorded - 1]:step].mean()
+        recorded += 1
+        if progress is not None:
+            progress(step, steps)
+
+    start = time.perf_counter()
+    with np.errstate(all="ignore"):
+        try:
+            record(0)
+            for step in range(1, steps + 1):
+                current_step = step
+                k = (step - 1) % batches_per_epoch
+                if k == 0:
+                    order = batch_rng.permutation(n_train)
+                idx = order[k * batch_size:(k + 1) * batch_size]
+                with _refusal_is_divergence(first=step == 1):
+                    scores = model.forward(x_train[idx], training=True)
+                loss, dscores = softmax_cross_entropy(scores, y_train[idx])
+                batch_loss[step - 1] = loss
+                steps_done = step
+                if not np.isfinite(loss):
+                    raise _Diverged(f"the mini-batch loss became {loss}")
+                if max_loss is not None and loss > max_loss:
+                    raise _Diverged(f"the mini-batch loss reached {loss:.3g}, above max_loss={max_loss:g}")
+                with _refusal_is_divergence(first=step == 1):
+                    model.backward(dscores)
+                optimizer.step(model)
+                if step == eval_steps[recorded]:
+                    record(step)
+        except _Diverged as exc:
+            diverged_at = current_step
+            diverged_reason = str(exc)
+    wall_time = time.perf_counter() - start
+    if recorded:
+        train_loss[0] = batch_loss[0] if steps_done else np.nan
+
+    return History(
+        config=config,
+        steps=np.array(eval_steps[:recorded], dtype=np.int64),
+        test_accuracy=test_accuracy[:recorded].copy(),
+        test_loss=test_loss[:recorded].copy(),
+        train_loss=train_loss[:recorded].copy(),
+        batch_loss=batch_loss[:steps_done].copy(),
+        percentiles=percentiles[:recorded].copy(),
+        diverged=diverged_reason is not None,
+        diverged_at=diverged_at,
+        diverged_reason=diverged_reason,
+        wall_time=wall_time,
+        model=model,
+    )
+
+
+def compare(*, include_noisy=False, progress=None, **kwargs):
+    """Run the same experiment without and with BN (and optionally with noisy BN).
+
+    Parameters
+    ----------
+    include_noisy : bool, default False
+        Also run Santurkar et al.'s noisy BN.
+    progress : callable, optional
+        ``progress(done, total)`` over all runs together (``total`` = runs x steps).
+    **kwargs
+        Any :func:`run_experiment` argument except ``batch_norm`` and
+        ``noisy_bn``; the same for every variant (same seed: same initial
+        weights and batches).
+
+    Returns
+    -------
+    dict of str to History
+        ``{"without BN": ..., "with BN": ...}`` (plus ``"noisy BN"``), in
+        that order; the keys double as plot legends.
+
+    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    """
+    _check_bool("include_noisy", include_noisy)
+    for name in ("batch_norm", "noisy_bn"):
+        if name in kwargs:
+            raise TypeError(f"compare() sets {name} itself; pass the other run_experiment arguments")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable as progress(done, total), got {type(progress).__name__}")
+    variants = [(LABEL_WITHOUT_BN, False, False), (LABEL_WITH_BN, True, False)]
+    if include_noisy:
+        variants.append((LABEL_NOISY_BN, True, True))
+    steps = kwargs.get("steps", 2000)
+    if "data" not in kwargs or kwargs["data"] is None:
+        kwargs["data"] = load_digits_split(0)
+    results = {}
+    for i, (label, batch_norm, noisy_bn) in enumerate(variants):
+        run_progress = None
+        if progress is not None:
+            def run_progress(step, total, offset=i * steps):
+                progress(offset + step, len(variants) * total)
+        results[label] = run_experiment(batch_norm=batch_norm, noisy_bn=noisy_bn,
+                                        progress=run_progress, **kwargs)
+    return results
