@@ -6,7 +6,7 @@ images, 10 classes; the data file is inside scikit-learn's wheel), scaled to
 scaled-down stand-in for MNIST in the BN paper's Figure 1 (see
 :mod:`bnlab.train`).
 
-Introduced in ``notebooks/08_training_experiment.ipynb``.
+Introduced in ``notebooks/07_training_with_bn.ipynb``.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def load_digits_split(rng=0, test_fraction=0.2):
     ImportError
         If scikit-learn is not installed (it holds the data file).
 
-    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
         raise TypeError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")

@@ -291,7 +291,7 @@ class Dense:
               dx = d\\text{out}\\, W^T, \\quad dW = x^T d\\text{out}, \\quad
               db = \\sum_i d\\text{out}_i
 
-    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
 
     def __init__(self, in_features, out_features, init_scale=0.1, *, bias=True, rng=None,
@@ -387,7 +387,7 @@ class Sigmoid:
     derivative is then below 0.007, the vanishing gradient BN was designed
     to avoid.
 
-    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
 
     param_attrs = ()
@@ -427,7 +427,7 @@ class ReLU:
 
     (the derivative at exactly 0 is taken as 0).
 
-    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
 
     param_attrs = ()
@@ -497,7 +497,7 @@ class ShiftScaleNoise:
     distribution shift that changes every step, and is deterministic given
     its generator.
 
-    Introduced in ``notebooks/09_noisy_batchnorm.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
 
     param_attrs = ()
@@ -517,6 +517,7 @@ class ShiftScaleNoise:
         self.last_scale = None
         self.last_shift = None
         self._s = None
+        self._forwarded = False
 
     def __repr__(self):
         return f"ShiftScaleNoise({self.num_features}, shift={self.shift:g}, scale={self.scale:g})"
@@ -527,6 +528,7 @@ class ShiftScaleNoise:
         x = v.as_float_array("x", x)
         if x.ndim != 2 or x.shape[1] != self.num_features:
             raise ValueError(f"x must have shape (N, {self.num_features}), got shape {x.shape}")
+        self._forwarded = True
         if not training:
             self._s = None
             return x
@@ -539,6 +541,8 @@ class ShiftScaleNoise:
 
     def backward(self, dout):
         """``dout`` : ndarray, shape (N, D) -> ``dx`` : same shape."""
+        if not self._forwarded:
+            raise RuntimeError("call forward(x, training=...) before backward")
         dout = v.as_float_array("dout", dout)
         if dout.ndim != 2 or dout.shape[1] != self.num_features:
             raise ValueError(f"dout must have shape (N, {self.num_features}), got shape {dout.shape}")
@@ -583,7 +587,7 @@ def softmax_cross_entropy(scores, labels):
     .. math:: L = -\\frac1N \\sum_i \\log p_{i, y_i}, \\qquad
               \\frac{\\partial L}{\\partial s} = \\frac1N\\,(p - \\text{onehot}(y))
 
-    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
     scores = v.as_float_array("scores", scores)
     if scores.ndim != 2 or scores.shape[1] < 1:
@@ -610,7 +614,7 @@ class SoftmaxCrossEntropy:
     See :func:`softmax_cross_entropy` for the equations; ``loss`` holds the
     last forward's value.
 
-    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
 
     def __init__(self):
@@ -665,7 +669,7 @@ class Sequential:
     reverse order, each layer storing its parameter gradients; then
     :meth:`params_and_grads` lists ``(param, grad)`` pairs for :class:`SGD`.
 
-    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
 
     def __init__(self, layers):
@@ -734,7 +738,7 @@ class SGD:
     Updating in place keeps every layer's reference to its parameter array
     valid (``BatchNorm.gamma`` is the array SGD changes).
 
-    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
 
     def __init__(self, learning_rate):

@@ -19,7 +19,7 @@ the mini-batches and the noise come from separate streams of one
 ``SeedSequence(seed)``, so with and without BN start from the same weights and
 see the same batches.
 
-Introduced in ``notebooks/08_training_experiment.ipynb``.
+Introduced in ``notebooks/07_training_with_bn.ipynb``.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ class History:
     Attributes
     ----------
     config : dict
-        The arguments of the run (``run_experiment(**config)`` repeats it).
+        The arguments of the run except ``data`` and ``progress``
+        (``run_experiment(**config, data=same_data)`` repeats it).
     steps : ndarray of int, shape (E,)
         Steps at which the model was evaluated (0 = before training).
     test_accuracy, test_loss : ndarray, shape (E,)
@@ -97,6 +98,10 @@ class History:
         ``noisy_bn`` the noise drawn at that training step is applied, so the
         percentiles show the shift the sigmoid saw. Columns are ordered:
         ``percentiles[:, 0] <= percentiles[:, 1] <= percentiles[:, 2]``.
+        At step 0 BN's running statistics still hold their initial 0 and 1,
+        so evaluation-mode BN is nearly the identity and, starting from the
+        same weights, the runs with and without BN show the same narrow
+        percentiles; from the first evaluation on, BN's are centred and wide.
     percentile_levels : tuple of int
         ``(15, 50, 85)``.
     diverged : bool
@@ -206,7 +211,8 @@ def build_mlp(input_size, hidden_sizes, num_classes, *, batch_norm, activation="
         Source of the noise (shared by the noise layers).
     bn_momentum : float in [0, 1]
         Running-statistics momentum, Keras convention (``running = m * running
-        + (1 - m) * batch``); 0.9 as CS231n and the seed.
+        + (1 - m) * batch``); 0.9 as CS231n and the seed. BN's eps is 1e-5
+        (the seed's and PyTorch's, not Keras' 1e-3).
 
     Returns
     -------
@@ -445,7 +451,7 @@ def run_experiment(*, batch_norm=True, activation="sigmoid", hidden_sizes=(100, 
     without diverging: ReLU units that a big update pushed below zero for
     every input stay dead, and the accuracy sits at chance (10%).
 
-    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
     config = dict(batch_norm=batch_norm, activation=activation, hidden_sizes=hidden_sizes,
                   learning_rate=learning_rate, init_scale=init_scale, batch_size=batch_size,
@@ -591,7 +597,7 @@ def compare(*, include_noisy=False, progress=None, **kwargs):
         ``{"without BN": ..., "with BN": ...}`` (plus ``"noisy BN"``), in
         that order; the keys double as plot legends.
 
-    Introduced in ``notebooks/08_training_experiment.ipynb``.
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
     _check_bool("include_noisy", include_noisy)
     for name in ("batch_norm", "noisy_bn"):

@@ -181,6 +181,8 @@ def test_noise_draws_fresh_shift_and_scale_each_training_step(rng):
 
 def test_noise_is_identity_in_evaluation(rng):
     layer = ShiftScaleNoise(3, rng=0)
+    with pytest.raises(RuntimeError, match="forward"):
+        layer.backward(np.ones((4, 3)))
     x = rng.standard_normal((4, 3))
     np.testing.assert_array_equal(layer.forward(x, training=False), x)
     dout = rng.standard_normal((4, 3))
