@@ -73,22 +73,31 @@ class BatchNorm:
     def __init__(self, num_features, convention="keras", eps=None, momentum=None, axis=0,
                  dtype=np.float64):
         self.convention = get_convention(convention)
-        if isinstance(num_features, numbers.Integral) and not isinstance(num_features, bool):
+        def _is_int(value):
+            return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+        if _is_int(num_features):
             shape = (int(num_features),)
         else:
+            # a string is iterable ("12" would become (1, 2)) and int(3.5) is 3: refuse both
             try:
-                shape = tuple(int(s) for s in num_features)
-            except (TypeError, ValueError):
-                raise TypeError(f"num_features must be a positive int or a tuple of them, got {num_features!r}") from None
+                shape = None if isinstance(num_features, (str, bytes)) else tuple(num_features)
+            except TypeError:
+                shape = None
+            if shape is None or not all(_is_int(s) for s in shape):
+                raise TypeError(f"num_features must be a positive int or a tuple of them, got {num_features!r}")
+            shape = tuple(int(s) for s in shape)
         if not shape or any(s < 1 for s in shape):
             raise ValueError(f"num_features must be positive, got {num_features!r}")
         self.feature_shape = shape
         self.eps = v.check_eps(self.convention.eps if eps is None else eps)
         self.momentum = v.check_momentum(self.convention.momentum if momentum is None else momentum)
-        if isinstance(axis, numbers.Integral):
+        if _is_int(axis):
             self.axis = int(axis)
-        else:
-            self.axis = tuple(axis)
+        elif isinstance(axis, (tuple, list, np.ndarray)):
+            self.axis = tuple(axis)  # normalize_axis below checks the elements
+        else:  # a bool (True would silently mean axis 1), a float, a string, ...
+            raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
         v.normalize_axis(self.axis, len(shape) + (1 if isinstance(self.axis, int) else len(self.axis)))
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
