@@ -100,8 +100,8 @@ class History:
         ``percentiles[:, 0] <= percentiles[:, 1] <= percentiles[:, 2]``.
         At step 0 BN's running statistics still hold their initial 0 and 1,
         so evaluation-mode BN is nearly the identity and, starting from the
-        same weights, the runs with and without BN show the same narrow
-        percentiles; from the first evaluation on, BN's are centred and wide.
+        same weights, the runs with and without BN show the same percentiles;
+        from the first evaluation on, BN's follow the learned gamma and beta.
     percentile_levels : tuple of int
         ``(15, 50, 85)``.
     diverged : bool
@@ -330,8 +330,8 @@ class _Diverged(Exception):
 def _refusal_is_divergence(first):
     """Turn BN's ValueError on overflowed activations into divergence.
 
-    Only shapes and values change from step to step and the shapes were
-    fine on the first step, so a ValueError after it comes from values that
+    From step to step only values change (the shapes stay the same), and the
+    first step went through, so a later ValueError comes from values that
     blew up. On the first step it is a genuine input problem and propagates.
     """
     try:
