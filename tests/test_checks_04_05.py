@@ -1,0 +1,217 @@
+"""Exercise checkers of notebooks 04 and 05: a right answer, each typical wrong answer, a raising one.
+
+Every checker must return a Feedback (never raise at the learner), pass
+the reference solution, and name the specific confusion for each typical
+wrong answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bnlab
+from bnlab import checks
+
+
+def _boom(*args):
+    raise ZeroDivisionError("learner bug")
+
+
+def _assert_fails(feedback, *words):
+    assert isinstance(feedback, checks.Feedback)
+    assert not feedback.passed, str(feedback)
+    text = str(feedback).lower()
+    for word in words:
+        assert word.lower() in text, f"{word!r} not in:\n{feedback}"
+
+
+def _seed64():
+    z, gamma, beta = (x.astype(np.float64) for x in bnlab.seed_batch())
+    return z, gamma, beta
+
+
+# ---------------------------------------------------------------- notebook 04
+
+def test_negative_scale_right_answers():
+    z, gamma, beta = _seed64()
+    y, cache = bnlab.batchnorm_forward(z, gamma, beta, eps=1e-5)
+    assert checks.check_negative_scale_output(-gamma * cache["z_hat"] + beta).passed
+    assert checks.check_negative_scale_output(2 * beta - y).passed
+    # the seed's float32 numbers work too
+    zf, gf, bf = bnlab.seed_batch()
+    yf, _ = bnlab.batchnorm_forward(-3 * zf + 5, gf, bf, eps=1e-5)
+    assert checks.check_negative_scale_output(yf).passed
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda y, beta: y, ["sign of a was lost", "hint"]),
+    (lambda y, beta: -y, ["beta was flipped"]),
+    (lambda y, beta: -3 * y + 5, ["a·y + b"]),
+    (lambda y, beta: np.zeros((4, 3)), ["differs"]),
+    (lambda y, beta: (2 * beta - y)[:, :2], ["shape"]),
+    (lambda y, beta: "forty-two", ["numbers"]),
+])
+def test_negative_scale_wrong_answers(wrong, words):
+    z, gamma, beta = _seed64()
+    y, _ = bnlab.batchnorm_forward(z, gamma, beta, eps=1e-5)
+    _assert_fails(checks.check_negative_scale_output(wrong(y, beta)), *words)
+
+
+def test_gradient_scaling():
+    assert checks.check_gradient_scaling(lambda dW, a: dW / a).passed
+    _assert_fails(checks.check_gradient_scaling(lambda dW, a: dW * a), "dW * a")
+    _assert_fails(checks.check_gradient_scaling(lambda dW, a: dW), "returned dW:")
+    _assert_fails(checks.check_gradient_scaling(lambda dW, a: dW / a**2), "dW / a**2")
+    _assert_fails(checks.check_gradient_scaling(lambda dW, a: dW.T / a), "shape")
+    _assert_fails(checks.check_gradient_scaling(lambda dW, a: dW - a), "differs")
+    _assert_fails(checks.check_gradient_scaling(_boom), "ZeroDivisionError", "learner bug")
+    _assert_fails(checks.check_gradient_scaling(42), "should be a function")
+
+
+def test_gradient_scaling_matches_bnlab_numerically():
+    """The checker's claim (dL/d(aW) = dL/dW / a) holds for BN after a dense layer."""
+    rng = np.random.default_rng(1)
+    x, W, dy = rng.standard_normal((6, 4)), rng.standard_normal((4, 3)), rng.standard_normal((6, 3))
+    gamma, beta = np.ones(3), np.zeros(3)
+
+    def grad(weights):
+        _, cache = bnlab.batchnorm_forward(x @ weights, gamma, beta, eps=1e-12)
+        return x.T @ bnlab.batchnorm_backward(dy, cache)[0]
+
+    np.testing.assert_allclose(grad(3.0 * W), grad(W) / 3.0, rtol=1e-6)
+
+
+def test_effective_eps():
+    assert checks.check_effective_eps(lambda eps, a: eps / a**2).passed
+    _assert_fails(checks.check_effective_eps(lambda eps, a: eps), "returned eps:")
+    _assert_fails(checks.check_effective_eps(lambda eps, a: eps * a**2), "upside down")
+    _assert_fails(checks.check_effective_eps(lambda eps, a: eps / a), "not a")
+    _assert_fails(checks.check_effective_eps(lambda eps, a: eps / abs(a) ** 3), "expected")
+    _assert_fails(checks.check_effective_eps(lambda eps, a: "small"), "number")
+    _assert_fails(checks.check_effective_eps(_boom), "ZeroDivisionError")
+
+
+def test_effective_eps_claim_holds():
+    z, _, _ = _seed64()
+    mean, var = bnlab.batch_stats(z)
+    for a in (2.0, 0.1, -4.0):
+        zs = a * z + 3.0
+        got = bnlab.normalize(zs, *bnlab.batch_stats(zs), eps=1e-3)
+        np.testing.assert_allclose(got, np.sign(a) * bnlab.normalize(z, mean, var, eps=1e-3 / a**2))
+
+
+# ---------------------------------------------------------------- notebook 05
+
+def _torch_style(rm, rv, batch, m):
+    return (1 - m) * rm + m * batch.mean(axis=0), (1 - m) * rv + m * batch.var(axis=0, ddof=1)
+
+
+def _torch_biased(rm, rv, batch, m):
+    return (1 - m) * rm + m * batch.mean(axis=0), (1 - m) * rv + m * batch.var(axis=0)
+
+
+def _keras_style(rm, rv, batch, m):
+    return m * rm + (1 - m) * batch.mean(axis=0), m * rv + (1 - m) * batch.var(axis=0)
+
+
+def _keras_unbiased(rm, rv, batch, m):
+    return m * rm + (1 - m) * batch.mean(axis=0), m * rv + (1 - m) * batch.var(axis=0, ddof=1)
+
+
+def _wrong_axis(rm, rv, batch, m):
+    return m * rm.mean() + (1 - m) * batch.mean(axis=1), m * rv.mean() + (1 - m) * batch.var(axis=1)
+
+
+def _with_bnlab(convention):
+    def update(rm, rv, batch, m):
+        mean, var = bnlab.batch_stats(batch)
+        return bnlab.update_running_stats(rm, rv, mean, var, m, convention=convention, n=batch.shape[0])
+    return update
+
+
+@pytest.mark.parametrize("convention, right", [
+    ("pytorch", _torch_style), ("pytorch", _with_bnlab("pytorch")),
+    ("keras", _keras_style), ("keras", _with_bnlab("keras")),
+])
+def test_running_update_right(convention, right):
+    feedback = checks.check_running_update(right, convention)
+    assert feedback.passed, str(feedback)
+
+
+@pytest.mark.parametrize("convention, wrong, words", [
+    ("pytorch", _keras_unbiased, ["meaning is swapped", "weight 0.9", "weights the batch"]),
+    ("pytorch", _keras_style, ["meaning is swapped"]),
+    ("pytorch", _torch_biased, ["biased one (ddof=0)", "n / (n − 1)"]),
+    ("keras", _torch_biased, ["meaning is swapped", "weights the running value"]),
+    ("keras", _keras_unbiased, ["unbiased one (ddof=1)", "ddof=0"]),
+    ("keras", _wrong_axis, ["per sample", "axis=0"]),
+    ("pytorch", _wrong_axis, ["per sample"]),
+    ("pytorch", lambda rm, rv, b, m: rm, ["two arrays"]),
+    ("keras", lambda rm, rv, b, m: (rm, rv), ["running mean", "differs"]),
+    ("keras", lambda rm, rv, b, m: (_keras_style(rm, rv, b, m)[0], rv), ["mean is right", "variance"]),
+    ("pytorch", _boom, ["ZeroDivisionError", "learner bug"]),
+])
+def test_running_update_wrong(convention, wrong, words):
+    _assert_fails(checks.check_running_update(wrong, convention), *words)
+
+
+def test_running_update_unknown_convention_is_an_error_for_the_author():
+    with pytest.raises(ValueError, match="convention"):
+        checks.check_running_update(_keras_style, "tensorflow")
+
+
+def test_keras_to_pytorch():
+    assert checks.check_keras_to_pytorch(lambda m: 1 - m).passed
+    assert checks.check_keras_to_pytorch(
+        lambda m: bnlab.running.convert_momentum(m, "keras", "pytorch")).passed
+    _assert_fails(checks.check_keras_to_pytorch(lambda m: m), "d2l", "unchanged", "0.1")
+    _assert_fails(checks.check_keras_to_pytorch(lambda m: 1 / m if m else 1.0), "expected 0.1")
+    _assert_fails(checks.check_keras_to_pytorch(lambda m: "0.1"), "expected")  # "0.1" -> 0.1, then 0.99 fails
+    _assert_fails(checks.check_keras_to_pytorch(lambda m: None), "number")
+    _assert_fails(checks.check_keras_to_pytorch(_boom), "ZeroDivisionError")
+
+
+def _eval_right(z, rm, rv, gamma, beta, eps):
+    return gamma * (z - rm) / np.sqrt(rv + eps) + beta
+
+
+def test_eval_forward_right():
+    assert checks.check_eval_forward(_eval_right).passed
+
+    def with_layer(z, rm, rv, gamma, beta, eps):
+        bn = bnlab.BatchNorm(z.shape[1], eps=eps)
+        bn.running_mean, bn.running_var, bn.gamma, bn.beta = rm, rv, gamma, beta
+        return bn.forward(z, training=False)
+
+    assert checks.check_eval_forward(with_layer).passed
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda z, rm, rv, g, b, eps: bnlab.batchnorm_forward(z, g, b, eps=eps)[0],
+     ["batch's own mean", "forgot eval mode"]),
+    (lambda z, rm, rv, g, b, eps: g * (z - z.mean(0)) / np.sqrt(z.var(0) + eps) + b, ["training mode"]),
+    (lambda z, rm, rv, g, b, eps: g * (z - rm) / np.sqrt(rv) + b, ["eps is missing"]),
+    (lambda z, rm, rv, g, b, eps: g * (z - rm) / (rv + eps) + b, ["divides by the variance"]),
+    (lambda z, rm, rv, g, b, eps: (z - rm) / np.sqrt(rv + eps), ["differs"]),
+    (_boom, ["ZeroDivisionError"]),
+])
+def test_eval_forward_wrong(wrong, words):
+    _assert_fails(checks.check_eval_forward(wrong), *words)
+
+
+def test_eval_forward_that_fails_on_a_batch_of_one():
+    def needs_two(z, rm, rv, gamma, beta, eps):
+        if z.shape[0] < 2:
+            raise ValueError("need two samples")
+        return _eval_right(z, rm, rv, gamma, beta, eps)
+
+    feedback = checks.check_eval_forward(needs_two)
+    _assert_fails(feedback, "a batch of one must work", "need two samples")
+    assert "right for a batch of 5" in str(feedback)
+
+
+def test_feedback_renders_html_for_every_checker():
+    for feedback in (checks.check_effective_eps(_boom), checks.check_keras_to_pytorch(lambda m: 1 - m)):
+        html = feedback._repr_html_()
+        assert html.startswith("<div") and feedback.title.split(":")[0] in html
