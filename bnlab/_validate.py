@@ -30,7 +30,9 @@ def as_float_array(name, value, dtype=None):
             + (" (booleans are not accepted)" if kind == "b" else "")
         )
     if dtype is not None:
-        return array.astype(dtype, copy=False)
+        # a value too large for dtype becomes inf; the caller's finiteness check reports it
+        with np.errstate(over="ignore"):
+            return array.astype(dtype, copy=False)
     if kind in "iu":
         return array.astype(np.float64)
     return array

@@ -287,8 +287,9 @@ def batchnorm_backward(dy, cache):
     """
     dy = _check_dy(dy, cache)
     z_hat, axes, n = cache["z_hat"], cache["axis"], cache["n"]
-    dbeta = dy.sum(axis=axes, keepdims=True)
-    dgamma = (dy * z_hat).sum(axis=axes, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):  # reported just below, with the location
+        dbeta = dy.sum(axis=axes, keepdims=True)
+        dgamma = (dy * z_hat).sum(axis=axes, keepdims=True)
     _check_grads_finite(dy, dbeta, dgamma)
     dz = z_hat * (dgamma / n)
     dz += dbeta / n
@@ -327,6 +328,7 @@ def batchnorm_backward_graph(dy, cache):
     Introduced in ``notebooks/06_backward_pass.ipynb``.
     """
     dy = _check_dy(dy, cache)
+    v.check_finite("dy", dy)  # before any arithmetic: no RuntimeWarning ahead of the error
     z, gamma, eps, axes, n = cache["z"], cache["gamma"], cache["eps"], cache["axis"], cache["n"]
     # forward, node by node
     mu = z.mean(axis=axes, keepdims=True)
