@@ -1,0 +1,166 @@
+"""Speed of bnlab's batch-norm forward and backward against single-threaded PyTorch.
+
+Run by hand::
+
+    python benchmarks/bench_core.py [--repeats 31] [--warmup 3]
+
+float32, three shapes: a dense layer (256, 512), a big dense layer
+(4096, 1024) and a convolution's (64, 64, 32, 32) reduced over (0, 2, 3).
+For each: forward, backward (from a cache made beforehand) and
+forward + backward, median of ``--repeats`` runs after ``--warmup`` runs.
+PyTorch runs on one thread (``torch.set_num_threads(1)``, OMP_NUM_THREADS=1)
+with ``torch.nn.functional.batch_norm(training=True)`` and autograd for its
+backward, so both sides do the same work on the same core. Without torch the
+script prints bnlab's figures alone.
+
+Goal: bnlab's forward + backward within 2.5x of PyTorch at (4096, 1024).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy / torch start their thread pools
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import bnlab  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # the benchmark still reports bnlab's own figures
+    torch = None
+
+CASES = [
+    ("(256, 512)", (256, 512), 0),
+    ("(4096, 1024)", (4096, 1024), 0),
+    ("(64, 64, 32, 32)", (64, 64, 32, 32), (0, 2, 3)),
+]
+GOAL_CASE, GOAL_RATIO = "(4096, 1024)", 2.5
+EPS = 1e-5
+
+
+def median_ms(func, repeats, warmup):
+    for _ in range(warmup):
+        func()
+    times = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            func()
+            times.append(time.perf_counter() - start)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return 1e3 * float(np.median(times))
+
+
+def bnlab_ops(z, gamma, beta, dy, axis):
+    _, cache = bnlab.batchnorm_forward(z, gamma, beta, eps=EPS, axis=axis)
+
+    def forward():
+        return bnlab.batchnorm_forward(z, gamma, beta, eps=EPS, axis=axis)
+
+    def backward():
+        return bnlab.batchnorm_backward(dy, cache)
+
+    def both():
+        _, c = bnlab.batchnorm_forward(z, gamma, beta, eps=EPS, axis=axis)
+        return bnlab.batchnorm_backward(dy, c)
+
+    return {"forward": forward, "backward": backward, "fwd+bwd": both}
+
+
+def torch_ops(z, gamma, beta, dy, axis):
+    # torch's batch_norm normalizes over every axis but 1: (N, D) or (N, C, H, W), as bnlab here
+    assert axis in (0, (0, 2, 3))
+    zt = torch.from_numpy(z).requires_grad_(True)
+    gt = torch.from_numpy(gamma).requires_grad_(True)
+    bt = torch.from_numpy(beta).requires_grad_(True)
+    dyt = torch.from_numpy(dy)
+    inputs = (zt, gt, bt)
+
+    def forward():  # with autograd recording, as in training (it saves mean and inv_std)
+        return F.batch_norm(zt, None, None, gt, bt, training=True, eps=EPS)
+
+    y = forward()
+
+    def backward():
+        return torch.autograd.grad(y, inputs, dyt, retain_graph=True)
+
+    def both():
+        return torch.autograd.grad(forward(), inputs, dyt)
+
+    return {"forward": forward, "backward": backward, "fwd+bwd": both}
+
+
+def check_agreement(z, gamma, beta, dy, axis):
+    """Largest difference between bnlab's and torch's dz, relative to the largest |dz| (float32)."""
+    _, cache = bnlab.batchnorm_forward(z, gamma, beta, eps=EPS, axis=axis)
+    dz = bnlab.batchnorm_backward(dy, cache)[0]
+    dz_torch = torch_ops(z, gamma, beta, dy, axis)["fwd+bwd"]()[0].numpy()
+    return float(np.abs(dz - dz_torch).max() / np.abs(dz_torch).max())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=31, help="timed runs per figure (median)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
+    args = parser.parse_args(argv)
+
+    if torch is not None:
+        torch.set_num_threads(1)
+    print(f"bnlab {bnlab.__version__}, NumPy {np.__version__}, "
+          + (f"PyTorch {torch.__version__} ({torch.get_num_threads()} thread)" if torch is not None
+             else "PyTorch not installed: bnlab only")
+          + f", Python {platform.python_version()}, {platform.machine()}, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+    print(f"float32, median of {args.repeats} runs after {args.warmup} warm-up runs, milliseconds\n")
+
+    header = f"{'shape':<18} {'pass':<9} {'bnlab ms':>9}"
+    if torch is not None:
+        header += f" {'torch ms':>9} {'bnlab/torch':>12}"
+    print(header)
+    print("-" * len(header))
+
+    rng = np.random.default_rng(0)
+    goal = None
+    for label, shape, axis in CASES:
+        features = shape[1]
+        z = rng.normal(3.0, 2.0, size=shape).astype(np.float32)
+        dy = rng.normal(size=shape).astype(np.float32)
+        gamma = rng.normal(1.0, 0.2, size=features).astype(np.float32)
+        beta = rng.normal(size=features).astype(np.float32)
+        ours = bnlab_ops(z, gamma, beta, dy, axis)
+        theirs = torch_ops(z, gamma, beta, dy, axis) if torch is not None else None
+        for name in ("forward", "backward", "fwd+bwd"):
+            ms = median_ms(ours[name], args.repeats, args.warmup)
+            line = f"{label:<18} {name:<9} {ms:>9.2f}"
+            if theirs is not None:
+                ms_torch = median_ms(theirs[name], args.repeats, args.warmup)
+                ratio = ms / ms_torch
+                line += f" {ms_torch:>9.2f} {ratio:>11.2f}x"
+                if label == GOAL_CASE and name == "fwd+bwd":
+                    goal = ratio
+            print(line)
+        if theirs is not None:
+            print(f"{'':<18} (dz agrees with torch to {check_agreement(z, gamma, beta, dy, axis):.1e} "
+                  "of its largest value)")
+
+    if goal is not None:
+        verdict = "met" if goal <= GOAL_RATIO else "NOT met"
+        print(f"\nGoal: fwd+bwd at {GOAL_CASE} within {GOAL_RATIO}x of PyTorch: {goal:.2f}x, {verdict}.")
+    print("Figures vary with machine load; rerun if they look noisy.")
+
+
+if __name__ == "__main__":
+    main()
