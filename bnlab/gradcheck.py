@@ -52,8 +52,9 @@ def numerical_gradient(f, x, df, h=1e-5):
     f : callable
         ``f(x) -> ndarray``; called ``2 * x.size`` times.
     x : ndarray (floating, writable)
-        Perturbed in place one element at a time and restored exactly, so it
-        is left as it was found. Use float64: float32 differences are noisy.
+        Perturbed in place one element at a time and restored exactly (also
+        when ``f`` raises), so it is left as it was found. Use float64:
+        float32 differences are noisy.
     df : ndarray, same shape as ``f(x)``
         Upstream gradient. Use random values: an all-ones ``df`` makes BN's
         input gradient vanish and proves nothing.
