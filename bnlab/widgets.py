@@ -22,7 +22,7 @@ import numpy as np
 from .plots import FastRenderer
 
 __all__ = ["Explorer", "parse_batch", "format_batch",
-           "ShiftScaleExplorer", "RunningStatsExplorer"]  # notebooks 04, 05
+           "ShiftScaleExplorer", "RunningStatsExplorer", "TrainEvalExplorer"]  # notebooks 04, 05
 
 
 # ---------------------------------------------------------------- typed input
@@ -1005,3 +1005,124 @@ def _drop_layout_engine(fig):
     every full redraw twice; with no engine at all a full redraw draws once.
     """
     fig.set_layout_engine(None)
+
+
+class TrainEvalExplorer(Explorer):
+    """Training mode or evaluation mode on a test batch, after some training.
+
+    A Keras-convention BN layer has seen ``trained_steps`` batches of a
+    stream (its running statistics are drawn as bars against the true values,
+    black ticks). A test batch from the same distribution then goes through
+    it in the chosen mode: evaluation uses the running statistics (so a
+    sample's output does not depend on the test batch's size or companions,
+    but depends on how far the warm-up got), training uses the test batch's
+    own statistics (outputs always look normalized, but sample 0 moves when
+    the batch changes, and a batch of one is refused: the message shows and
+    the last valid state stays).
+
+    Controls
+    --------
+    mode : ToggleButtons, ``"eval"`` or ``"train"``
+    trained_steps_slider : IntSlider, 0 to 300
+    momentum_slider : FloatSlider, 0.5 to 0.999 (Keras meaning)
+    test_size_slider : IntSlider, 1 to 64
+
+    Attributes (after each update)
+    ------------------------------
+    running_mean, running_var : ndarray, shape (D,)
+        The layer's running statistics after ``trained_steps`` batches.
+    test_batch : ndarray, shape (test_size, D)
+    y : ndarray, shape (test_size, D)
+        BN's output for the test batch in the chosen mode.
+    sample_output : ndarray, shape (D,)
+        ``y[0]``, the ringed sample.
+    training : bool
+    true_mean, true_var : ndarray, shape (D,)
+
+    Introduced in ``notebooks/05_running_statistics.ipynb``.
+    """
+
+    title = "Training mode or evaluation mode at test time"
+    _MAX_STEPS = 300
+    _BATCH = 16
+
+    def __init__(self, seed=0):
+        super().__init__()
+        from .core import batch_stats
+        from .data import random_batch, seed_batch
+        from .plots import plot_train_eval
+
+        true_mean, true_var = batch_stats(seed_batch().z.astype(np.float64))
+        self.true_mean, self.true_var = true_mean, true_var
+        rng = np.random.default_rng(seed)
+        self._stream = random_batch(rng, (self._MAX_STEPS, self._BATCH, true_mean.shape[0]),
+                                    loc=true_mean, scale=np.sqrt(true_var))
+        self._test_pool = random_batch(rng, (64, true_mean.shape[0]), loc=true_mean, scale=np.sqrt(true_var))
+        self._traces = {}
+        style = {"description_width": "initial"}
+        wide = widgets.Layout(width="400px")
+        self.mode = widgets.ToggleButtons(
+            options=[("evaluation mode (running statistics)", "eval"),
+                     ("training mode (batch statistics)", "train")],
+            value="eval", description="test in", style=style)
+        self.trained_steps_slider = widgets.IntSlider(value=20, min=0, max=self._MAX_STEPS, description=
+                                                      "batches seen in training", style=style, layout=wide)
+        self.momentum_slider = widgets.FloatSlider(value=0.9, min=0.5, max=0.999, step=0.001,
+                                                   readout_format=".3f", description="momentum (Keras)",
+                                                   style=style, layout=wide)
+        self.test_size_slider = widgets.IntSlider(value=16, min=1, max=64, description="test batch size",
+                                                  style=style, layout=wide)
+        state = self.compute()
+        for key, value in state.items():
+            setattr(self, key, value)
+        self.drawn = plot_train_eval(self.running_mean, self.running_var, self.true_mean, self.true_var, self.y)
+        d = self.drawn
+        self.set_renderer(d["fig"], [*d["mean_bars"], *d["var_bars"], d["true_mean"], d["true_var"],
+                                     d["outputs"], d["sample"], d["status"], d["output_title"]])
+        self.draw()
+        self.render()
+        _drop_layout_engine(self.fig)
+        self.observe(self.mode, self.trained_steps_slider, self.momentum_slider, self.test_size_slider)
+        controls = widgets.VBox([
+            self.mode,
+            widgets.HBox([widgets.VBox([self.trained_steps_slider, self.momentum_slider]),
+                          self.test_size_slider]),
+        ])
+        self.widget = self.layout(controls)
+
+    def _trace(self, momentum):
+        from .running import track_running_stats
+
+        if momentum not in self._traces:
+            self._traces = {momentum: track_running_stats(self._stream, "keras", momentum)}  # keep one
+        return self._traces[momentum]
+
+    def compute(self):
+        from .layers import BatchNorm
+
+        momentum = float(self.momentum_slider.value)
+        steps = int(self.trained_steps_slider.value)
+        trace = self._trace(momentum)
+        training = self.mode.value == "train"
+        bn = BatchNorm(self.true_mean.shape[0], convention="keras", momentum=momentum)
+        bn.running_mean, bn.running_var = trace["mean"][steps].copy(), trace["var"][steps].copy()
+        test_batch = self._test_pool[: int(self.test_size_slider.value)]
+        y = bn.forward(test_batch, training=training)  # a batch of one in training mode raises ValueError
+        return {"momentum": momentum, "trained_steps": steps, "training": training,
+                "running_mean": trace["mean"][steps], "running_var": trace["var"][steps],
+                "test_batch": test_batch, "y": y, "sample_output": y[0].copy(),
+                "running_after_pass": (bn.running_mean, bn.running_var)}
+
+    def draw(self):
+        from .plots import update_train_eval
+
+        sample = ", ".join(f"{v + 0.0:.2f}" for v in self.sample_output)
+        if self.training:
+            status = (f"sample 0 → [{sample}]\nnormalized with this batch's own statistics;\n"
+                      "the pass also updated the running statistics")
+        else:
+            status = (f"sample 0 → [{sample}]\nnormalized with the running statistics;\n"
+                      "nothing in the layer changed")
+        mode = "training" if self.training else "evaluation"
+        update_train_eval(self.drawn, self.running_mean, self.running_var, self.y, status=status,
+                          title=f"output in {mode} mode, N = {self.y.shape[0]}")
