@@ -319,6 +319,11 @@ def plot_before_after(z, z_hat, y=None, axes=None, feature_names=None):
     return drawn
 
 
+@mpl.ticker.FuncFormatter
+def _short_number(x, _pos=None):
+    return f"{x:.4g}".replace("-", "−")
+
+
 def plot_batch_stats(z, mean, var, axes=None):
     """Samples, per-feature mean (left) and per-feature variance (right) of a batch.
 
@@ -374,6 +379,10 @@ def plot_batch_stats(z, mean, var, axes=None):
         finish_axes(ax_v, "variance: bars ddof=0 (BN), ◇ ddof=1", "feature j", "variance")
         for ax in (ax_m, ax_v):
             ax.grid(False, axis="x")
+            # a fixed place for the y label, clear of wider tick labels after the limits change
+            # (the layout is computed once)
+            ax.yaxis.set_label_coords(-0.16, 0.5)
+            ax.yaxis.set_major_formatter(_short_number)  # no "1e7" offset text above the axes
     drawn["dynamic"] = [*drawn["mean_bars"], drawn["dots"], *drawn["mean_texts"], *drawn["var_bars"],
                         drawn["sample_var"], *drawn["var_texts"]]
     update_batch_stats(drawn, z, mean, var)
@@ -420,8 +429,8 @@ def update_batch_stats(drawn, z, mean, var):
             continue
         drawn["mean_bars"][j].set_height(mean[j])
         drawn["var_bars"][j].set_height(var[j])
-        drawn["mean_texts"][j].set_text(f"μ = {mean[j] + 0.0:.3g}")
-        drawn["var_texts"][j].set_text(f"σ² = {var[j] + 0.0:.3g}\n◇ {sample_var[j] + 0.0:.3g}")
+        drawn["mean_texts"][j].set_text(f"μ = {mean[j] + 0.0:.4g}")
+        drawn["var_texts"][j].set_text(f"σ² = {var[j] + 0.0:.4g}\n◇ {sample_var[j] + 0.0:.4g}")
     return changed
 
 

@@ -586,7 +586,7 @@ class ScaleShiftExplorer(Explorer):
 
         fig, (ax_z, ax_h, ax_y) = new_figure(3, width=14.0, height=4.3)
         span = float(np.abs(self.z_hat).max())
-        lim = 3.0 * span + 6.0
+        lim = 3.0 * float(np.percentile(np.abs(self.z_hat), 99)) + 6.0  # room for |γ| <= 3, |β| <= 6
         z_low, z_high = float(z.min()), float(z.max())
         pad = 0.1 * max(z_high - z_low, 1.0)
         bins = int(np.clip(2 * np.sqrt(z.shape[0]), 8, 40))  # coarse for a few samples
