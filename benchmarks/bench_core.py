@@ -2,12 +2,14 @@
 
 Run by hand::
 
-    python benchmarks/bench_core.py [--repeats 31] [--warmup 3]
+    python benchmarks/bench_core.py [--repeats 31] [--warmup 2]
 
 float32, three shapes: a dense layer (256, 512), a big dense layer
 (4096, 1024) and a convolution's (64, 64, 32, 32) reduced over (0, 2, 3).
 For each: forward, backward (from a cache made beforehand) and
-forward + backward, median of ``--repeats`` runs after ``--warmup`` runs.
+forward + backward, median of ``--repeats`` runs, timed in blocks that
+alternate between bnlab and PyTorch (each block after ``--warmup`` untimed
+runs) so that both see the same machine load.
 PyTorch runs on one thread (``torch.set_num_threads(1)``, OMP_NUM_THREADS=1)
 with ``torch.nn.functional.batch_norm(training=True)`` and autograd for its
 backward, so both sides do the same work on the same core. Without torch the
@@ -23,14 +25,14 @@ import os
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # before numpy / torch start their thread pools
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
+import argparse
+import gc
+import platform
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import bnlab  # noqa: E402
+import bnlab
 
 try:
     import torch
@@ -47,21 +49,30 @@ GOAL_CASE, GOAL_RATIO = "(4096, 1024)", 2.5
 EPS = 1e-5
 
 
-def median_ms(func, repeats, warmup):
-    for _ in range(warmup):
-        func()
-    times = []
+def median_ms(funcs, repeats, warmup, rounds=5):
+    """Median milliseconds of each function in ``funcs`` over ``repeats`` timed runs.
+
+    The runs are split into ``rounds`` blocks, alternating between the
+    functions block by block (bnlab x k, torch x k, bnlab x k, ...): both
+    see the same machine load over time, and each block runs warm.
+    """
+    times = [[] for _ in funcs]
+    per_block = max(1, -(-repeats // rounds))
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            func()
-            times.append(time.perf_counter() - start)
+        for _ in range(rounds):
+            for func, bucket in zip(funcs, times):
+                for _ in range(warmup):
+                    func()
+                for _ in range(per_block):
+                    start = time.perf_counter()
+                    func()
+                    bucket.append(time.perf_counter() - start)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return 1e3 * float(np.median(times))
+    return [1e3 * float(np.median(bucket)) for bucket in times]
 
 
 def bnlab_ops(z, gamma, beta, dy, axis):
@@ -114,17 +125,25 @@ def check_agreement(z, gamma, beta, dy, axis):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=31, help="timed runs per figure (median)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before each block")
     args = parser.parse_args(argv)
 
     if torch is not None:
         torch.set_num_threads(1)
-    print(f"bnlab {bnlab.__version__}, NumPy {np.__version__}, "
-          + (f"PyTorch {torch.__version__} ({torch.get_num_threads()} thread)" if torch is not None
-             else "PyTorch not installed: bnlab only")
-          + f", Python {platform.python_version()}, {platform.machine()}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
-    print(f"float32, median of {args.repeats} runs after {args.warmup} warm-up runs, milliseconds\n")
+    print(
+        f"bnlab {bnlab.__version__}, NumPy {np.__version__}, "
+        + (
+            f"PyTorch {torch.__version__} ({torch.get_num_threads()} thread)"
+            if torch is not None
+            else "PyTorch not installed: bnlab only"
+        )
+        + f", Python {platform.python_version()}, {platform.machine()}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
+    )
+    print(
+        f"float32, median of {args.repeats} runs in alternating blocks (warm-up {args.warmup} "
+        "runs per block), milliseconds\n"
+    )
 
     header = f"{'shape':<18} {'pass':<9} {'bnlab ms':>9}"
     if torch is not None:
@@ -143,22 +162,29 @@ def main(argv=None):
         ours = bnlab_ops(z, gamma, beta, dy, axis)
         theirs = torch_ops(z, gamma, beta, dy, axis) if torch is not None else None
         for name in ("forward", "backward", "fwd+bwd"):
-            ms = median_ms(ours[name], args.repeats, args.warmup)
+            funcs = [ours[name]] + ([theirs[name]] if theirs is not None else [])
+            ms, *rest = median_ms(funcs, args.repeats, args.warmup)
             line = f"{label:<18} {name:<9} {ms:>9.2f}"
             if theirs is not None:
-                ms_torch = median_ms(theirs[name], args.repeats, args.warmup)
+                ms_torch = rest[0]
                 ratio = ms / ms_torch
                 line += f" {ms_torch:>9.2f} {ratio:>11.2f}x"
                 if label == GOAL_CASE and name == "fwd+bwd":
                     goal = ratio
             print(line)
         if theirs is not None:
-            print(f"{'':<18} (dz agrees with torch to {check_agreement(z, gamma, beta, dy, axis):.1e} "
-                  "of its largest value)")
+            print(
+                f"{'':<18} (dz agrees with torch to "
+                f"{check_agreement(z, gamma, beta, dy, axis):.1e} "
+                "of its largest value)"
+            )
 
     if goal is not None:
         verdict = "met" if goal <= GOAL_RATIO else "NOT met"
-        print(f"\nGoal: fwd+bwd at {GOAL_CASE} within {GOAL_RATIO}x of PyTorch: {goal:.2f}x, {verdict}.")
+        print(
+            f"\nGoal: fwd+bwd at {GOAL_CASE} within {GOAL_RATIO}x of PyTorch: "
+            f"{goal:.2f}x, {verdict}."
+        )
     print("Figures vary with machine load; rerun if they look noisy.")
 
 

@@ -415,7 +415,9 @@ def update_running_stats(
         v.check_finite(name, array)
     for name, array in (("running_var", rv), ("batch_var", bv)):
         if (array < 0).any():
-            raise ValueError(f"{name} must be non-negative (a variance), got minimum {float(array.min())!r}")
+            raise ValueError(
+                f"{name} must be non-negative (a variance), got minimum {float(array.min())!r}"
+            )
     if n is not None or conv.unbiased_running_var:
         if n is None:
             raise ValueError(

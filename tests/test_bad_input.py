@@ -43,25 +43,49 @@ def _bn_backward(dy, training=True, z=None):
 # name -> (callable taking keywords, factory of good keyword arguments)
 SPECS = {
     "batch_stats": (batch_stats, lambda: dict(z=Z.copy(), axis=0)),
-    "normalize": (normalize, lambda: dict(z=Z.copy(), mean=Z.mean(0), var=Z.var(0), eps=1e-5, axis=0)),
+    "normalize": (
+        normalize,
+        lambda: dict(z=Z.copy(), mean=Z.mean(0), var=Z.var(0), eps=1e-5, axis=0),
+    ),
     "affine": (affine, lambda: dict(z_hat=Z.copy(), gamma=GAMMA.copy(), beta=BETA.copy(), axis=0)),
-    "batchnorm_forward": (batchnorm_forward,
-                          lambda: dict(z=Z.copy(), gamma=GAMMA.copy(), beta=BETA.copy(), eps=1e-5, axis=0)),
-    "batchnorm_backward": (batchnorm_backward,
-                           lambda: dict(dy=DY.copy(), cache=batchnorm_forward(Z.copy(), GAMMA, BETA)[1])),
-    "batchnorm_backward_graph": (batchnorm_backward_graph,
-                                 lambda: dict(dy=DY.copy(), cache=batchnorm_forward(Z.copy(), GAMMA, BETA)[1])),
-    "update_running_stats": (update_running_stats,
-                             lambda: dict(running_mean=np.zeros(3), running_var=np.ones(3),
-                                          batch_mean=Z.mean(0), batch_var=Z.var(0),
-                                          momentum=0.9, convention="keras", n=None)),
-    "BatchNorm": (BatchNorm, lambda: dict(num_features=3, convention="keras", eps=None, momentum=None, axis=0)),
-    "BatchNorm.forward": (lambda z, training: BatchNorm(3).forward(z, training=training),
-                          lambda: dict(z=Z.copy(), training=True)),
+    "batchnorm_forward": (
+        batchnorm_forward,
+        lambda: dict(z=Z.copy(), gamma=GAMMA.copy(), beta=BETA.copy(), eps=1e-5, axis=0),
+    ),
+    "batchnorm_backward": (
+        batchnorm_backward,
+        lambda: dict(dy=DY.copy(), cache=batchnorm_forward(Z.copy(), GAMMA, BETA)[1]),
+    ),
+    "batchnorm_backward_graph": (
+        batchnorm_backward_graph,
+        lambda: dict(dy=DY.copy(), cache=batchnorm_forward(Z.copy(), GAMMA, BETA)[1]),
+    ),
+    "update_running_stats": (
+        update_running_stats,
+        lambda: dict(
+            running_mean=np.zeros(3),
+            running_var=np.ones(3),
+            batch_mean=Z.mean(0),
+            batch_var=Z.var(0),
+            momentum=0.9,
+            convention="keras",
+            n=None,
+        ),
+    ),
+    "BatchNorm": (
+        BatchNorm,
+        lambda: dict(num_features=3, convention="keras", eps=None, momentum=None, axis=0),
+    ),
+    "BatchNorm.forward": (
+        lambda z, training: BatchNorm(3).forward(z, training=training),
+        lambda: dict(z=Z.copy(), training=True),
+    ),
     "BatchNorm.backward": (_bn_backward, lambda: dict(dy=DY.copy(), training=True)),
     "rel_error": (rel_error, lambda: dict(a=DY.copy(), b=DY + 1e-9)),
-    "numerical_gradient": (numerical_gradient,
-                           lambda: dict(f=np.sin, x=Z.copy(), df=DY.copy(), h=1e-5)),
+    "numerical_gradient": (
+        numerical_gradient,
+        lambda: dict(f=np.sin, x=Z.copy(), df=DY.copy(), h=1e-5),
+    ),
 }
 
 
@@ -85,14 +109,27 @@ def test_good_call(name):
 # --- wrong kind of value: TypeError ---------------------------------------------------------------
 
 ARRAY_ARGS = [
-    ("batch_stats", "z"), ("normalize", "z"), ("normalize", "mean"), ("normalize", "var"),
-    ("affine", "z_hat"), ("affine", "gamma"), ("affine", "beta"),
-    ("batchnorm_forward", "z"), ("batchnorm_forward", "gamma"), ("batchnorm_forward", "beta"),
-    ("batchnorm_backward", "dy"), ("batchnorm_backward_graph", "dy"),
-    ("update_running_stats", "running_mean"), ("update_running_stats", "running_var"),
-    ("update_running_stats", "batch_mean"), ("update_running_stats", "batch_var"),
-    ("BatchNorm.forward", "z"), ("BatchNorm.backward", "dy"),
-    ("rel_error", "a"), ("rel_error", "b"), ("numerical_gradient", "df"),
+    ("batch_stats", "z"),
+    ("normalize", "z"),
+    ("normalize", "mean"),
+    ("normalize", "var"),
+    ("affine", "z_hat"),
+    ("affine", "gamma"),
+    ("affine", "beta"),
+    ("batchnorm_forward", "z"),
+    ("batchnorm_forward", "gamma"),
+    ("batchnorm_forward", "beta"),
+    ("batchnorm_backward", "dy"),
+    ("batchnorm_backward_graph", "dy"),
+    ("update_running_stats", "running_mean"),
+    ("update_running_stats", "running_var"),
+    ("update_running_stats", "batch_mean"),
+    ("update_running_stats", "batch_var"),
+    ("BatchNorm.forward", "z"),
+    ("BatchNorm.backward", "dy"),
+    ("rel_error", "a"),
+    ("rel_error", "b"),
+    ("numerical_gradient", "df"),
 ]
 
 
@@ -164,10 +201,14 @@ def test_backward_cache_must_come_from_forward():
 # --- shape mismatches -----------------------------------------------------------------------------
 
 SHAPE_CASES = [
-    ("normalize", "mean", (4,), "(3,)"), ("normalize", "var", (1, 3), "(3,)"),
-    ("affine", "gamma", (2,), "(3,)"), ("affine", "beta", (3, 1), "(3,)"),
-    ("batchnorm_forward", "gamma", (4,), "(3,)"), ("batchnorm_forward", "beta", (), "(3,)"),
-    ("batchnorm_backward", "dy", (4, 2), "(4, 3)"), ("batchnorm_backward", "dy", (3, 3), "(4, 3)"),
+    ("normalize", "mean", (4,), "(3,)"),
+    ("normalize", "var", (1, 3), "(3,)"),
+    ("affine", "gamma", (2,), "(3,)"),
+    ("affine", "beta", (3, 1), "(3,)"),
+    ("batchnorm_forward", "gamma", (4,), "(3,)"),
+    ("batchnorm_forward", "beta", (), "(3,)"),
+    ("batchnorm_backward", "dy", (4, 2), "(4, 3)"),
+    ("batchnorm_backward", "dy", (3, 3), "(4, 3)"),
     ("batchnorm_backward_graph", "dy", (12,), "(4, 3)"),
     ("update_running_stats", "running_var", (4,), "(3,)"),
     ("update_running_stats", "batch_mean", (2,), "(3,)"),
@@ -202,8 +243,12 @@ def test_conv_parameters_have_channel_shape():
 def test_layer_input_of_the_wrong_feature_shape():
     bn = BatchNorm(3)
     for training in (True, False):
-        with refused(ValueError, "z's feature dimensions must have shape (3,)",
-                     "num_features of this layer", "got shape (2,)"):
+        with refused(
+            ValueError,
+            "z's feature dimensions must have shape (3,)",
+            "num_features of this layer",
+            "got shape (2,)",
+        ):
             bn.forward(np.ones((4, 2)), training=training)
     conv = BatchNorm(3, axis=(0, 2, 3))
     with refused(ValueError, "must have shape (3,)", "got shape (5,)"):
@@ -211,8 +256,12 @@ def test_layer_input_of_the_wrong_feature_shape():
 
 
 def test_layer_backward_checks_dy_after_eval_too():
-    with refused(ValueError, "dy must have shape (4, 3)", "the shape of the last forward's z",
-                 "got shape (4, 2)"):
+    with refused(
+        ValueError,
+        "dy must have shape (4, 3)",
+        "the shape of the last forward's z",
+        "got shape (4, 2)",
+    ):
         _bn_backward(np.ones((4, 2)), training=False)
 
 
@@ -241,8 +290,11 @@ AXIS_FUNCS = ["batch_stats", "normalize", "affine", "batchnorm_forward"]
 @pytest.mark.parametrize("name", AXIS_FUNCS)
 @pytest.mark.parametrize("axis", [2, -3, (0, 2), (0, 5, 6)])
 def test_axis_out_of_range(name, axis):
-    with refused(ValueError, f"axis={axis!r} is out of range for an input with 2 dimension(s)",
-                 "valid axes: -2..1"):
+    with refused(
+        ValueError,
+        f"axis={axis!r} is out of range for an input with 2 dimension(s)",
+        "valid axes: -2..1",
+    ):
         call(name, axis=axis)
 
 
@@ -281,15 +333,24 @@ def test_layer_constructor_checks_axis_kind(axis):
 
 # --- empty batch, batch of one --------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "arg"), [("batch_stats", "z"), ("normalize", "z"), ("affine", "z_hat"),
-                                           ("batchnorm_forward", "z"), ("BatchNorm.forward", "z")])
+
+@pytest.mark.parametrize(
+    ("name", "arg"),
+    [
+        ("batch_stats", "z"),
+        ("normalize", "z"),
+        ("affine", "z_hat"),
+        ("batchnorm_forward", "z"),
+        ("BatchNorm.forward", "z"),
+    ],
+)
 @pytest.mark.parametrize("shape", [(0, 3), (0, 3, 2, 2)])
 def test_empty_batch(name, arg, shape):
     axis = 0 if len(shape) == 2 else (0, 2, 3)
     if name == "BatchNorm.forward":
         for training in (True, False):
             with refused(ValueError, f"{arg} is empty (shape {shape})"):
-                BatchNorm(3 if axis == 0 else 3, axis=axis).forward(np.ones(shape), training=training)
+                BatchNorm(3, axis=axis).forward(np.ones(shape), training=training)
         return
     with refused(ValueError, f"{arg} is empty (shape {shape})", "at least one value per feature"):
         call(name, **{arg: np.ones(shape), "axis": axis})
@@ -312,8 +373,13 @@ ONE_VALUE = [((1, 3), 0), ((1, 3, 1, 1), (0, 2, 3))]
 def test_batch_of_one_refused_in_training(shape, axis):
     """No variance to estimate: the message explains and suggests eval mode or a bigger batch."""
     z = np.ones(shape)
-    fragments = (f"z of shape {shape} has only one value per feature", "no variance to estimate",
-                 "training mode", "batch of at least 2", "evaluation mode (training=False)")
+    fragments = (
+        f"z of shape {shape} has only one value per feature",
+        "no variance to estimate",
+        "training mode",
+        "batch of at least 2",
+        "evaluation mode (training=False)",
+    )
     with refused(ValueError, *fragments):
         batchnorm_forward(z, np.ones(3), np.zeros(3), axis=axis)
     bn = BatchNorm(3, axis=axis)
@@ -344,6 +410,7 @@ def test_spatial_values_count_as_samples_in_training():
 
 # --- NaN and infinity -----------------------------------------------------------------------------
 
+
 def poisoned(shape, value):
     """Ones with ``value`` at the last index along every axis but... a fixed, recognisable spot."""
     array = np.ones(shape)
@@ -360,11 +427,15 @@ NONFINITE = [(np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "-inf")]
 def test_non_finite_values_are_located(name, arg, value, shown):
     bad, where = poisoned(shape_of(name, arg), value)
     with np.errstate(all="raise"):  # the error comes first, not a RuntimeWarning
-        with refused(ValueError, f"{arg} contains 1 non-finite value(s) ({shown} first at index {where})"):
+        with refused(
+            ValueError, f"{arg} contains 1 non-finite value(s) ({shown} first at index {where})"
+        ):
             call(name, **{arg: bad})
 
 
-@pytest.mark.parametrize("name", ["batchnorm_backward", "batchnorm_backward_graph", "BatchNorm.backward"])
+@pytest.mark.parametrize(
+    "name", ["batchnorm_backward", "batchnorm_backward_graph", "BatchNorm.backward"]
+)
 def test_plus_and_minus_infinity_in_dy(name):
     dy = DY.copy()
     dy[0, 2], dy[3, 2] = np.inf, -np.inf
@@ -435,6 +506,7 @@ def test_refused_input_leaves_the_layer_unchanged():
 
 # --- eps, momentum, convention, n -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("eps", [0, 0.0, -1e-5, float("nan"), float("inf"), -np.inf])
 def test_eps_must_be_positive_and_finite(eps):
     for name in ("normalize", "batchnorm_forward", "BatchNorm"):
@@ -483,8 +555,11 @@ def test_unknown_convention(convention):
 
 
 def test_pytorch_convention_needs_n():
-    with refused(ValueError, "n (values per feature in the batch) is required by the pytorch convention",
-                 "batch_var * n / (n - 1)"):
+    with refused(
+        ValueError,
+        "n (values per feature in the batch) is required by the pytorch convention",
+        "batch_var * n / (n - 1)",
+    ):
         call("update_running_stats", convention="pytorch")
 
 
@@ -520,9 +595,14 @@ def test_negative_variance_in_normalize():
 
 # --- the layer's own arguments --------------------------------------------------------------------
 
-@pytest.mark.parametrize("num_features", ["3", "12", 3.0, 3.5, [3.5], True, None, (3, "4"), np.float64(3)])
+
+@pytest.mark.parametrize(
+    "num_features", ["3", "12", 3.0, 3.5, [3.5], True, None, (3, "4"), np.float64(3)]
+)
 def test_layer_num_features_kind(num_features):
-    with refused(TypeError, "num_features must be a positive int or a tuple of them", repr(num_features)):
+    with refused(
+        TypeError, "num_features must be a positive int or a tuple of them", repr(num_features)
+    ):
         BatchNorm(num_features)
 
 
@@ -554,6 +634,7 @@ def test_layer_backward_before_forward():
 
 # --- inputs are never mutated ---------------------------------------------------------------------
 
+
 def frozen(array):
     array = np.array(array, copy=True)
     array.flags.writeable = False  # an in-place write raises
@@ -575,8 +656,10 @@ def test_core_functions_do_not_mutate_their_inputs(dtype, axis):
     mean, var = frozen(mean), frozen(var)
     z_hat = frozen(normalize(z, mean, var, eps=1e-5, axis=axis))
     affine(z_hat, gamma, beta, axis=axis)
-    y, cache = batchnorm_forward(z, gamma, beta, eps=1e-5, axis=axis)
-    cache_copy = {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v) for k, v in cache.items()}
+    _, cache = batchnorm_forward(z, gamma, beta, eps=1e-5, axis=axis)
+    cache_copy = {
+        k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v) for k, v in cache.items()
+    }
     for key, value in cache.items():
         if isinstance(value, np.ndarray):
             value.flags.writeable = False

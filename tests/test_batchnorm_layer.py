@@ -1,4 +1,4 @@
-"""The BatchNorm layer: train/eval semantics in both conventions, against formulas written out here."""
+"""The BatchNorm layer: train/eval semantics in both conventions, against hand-written formulas."""
 
 from __future__ import annotations
 
@@ -28,14 +28,19 @@ def hand_update(convention, momentum, running_mean, running_var, z, axes):
     mean = z.mean(axis=axes)
     var = z.var(axis=axes)  # biased
     if convention == "keras":
-        return (momentum * running_mean + (1 - momentum) * mean,
-                momentum * running_var + (1 - momentum) * var)
+        return (
+            momentum * running_mean + (1 - momentum) * mean,
+            momentum * running_var + (1 - momentum) * var,
+        )
     unbiased = var * n / (n - 1)
-    return ((1 - momentum) * running_mean + momentum * mean,
-            (1 - momentum) * running_var + momentum * unbiased)
+    return (
+        (1 - momentum) * running_mean + momentum * mean,
+        (1 - momentum) * running_var + momentum * unbiased,
+    )
 
 
 # --- construction ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("convention", CONVENTION_NAMES)
 def test_defaults_come_from_the_convention(convention):
@@ -68,7 +73,8 @@ def test_explicit_eps_and_momentum_override_the_defaults():
 
 def test_repr():
     assert repr(BatchNorm(3, convention="pytorch", axis=(0, 2, 3))) == (
-        "BatchNorm(3, convention='pytorch', eps=1e-05, momentum=0.1, axis=(0, 2, 3))")
+        "BatchNorm(3, convention='pytorch', eps=1e-05, momentum=0.1, axis=(0, 2, 3))"
+    )
 
 
 def test_feature_shape_tuple():
@@ -80,6 +86,7 @@ def test_feature_shape_tuple():
 
 
 # --- training mode --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("convention", CONVENTION_NAMES)
 def test_training_forward_uses_batch_statistics(rng, convention):
@@ -102,7 +109,9 @@ def test_running_stats_follow_the_convention_over_several_steps(rng, convention)
     for step in range(1, 6):
         z = rng.normal(step, 1.0 + step, size=(5 + step, 3))
         bn.forward(z, training=True)
-        running_mean, running_var = hand_update(convention, momentum, running_mean, running_var, z, (0,))
+        running_mean, running_var = hand_update(
+            convention, momentum, running_mean, running_var, z, (0,)
+        )
         np.testing.assert_allclose(bn.running_mean, running_mean, rtol=1e-13)
         np.testing.assert_allclose(bn.running_var, running_var, rtol=1e-13)
         assert bn.num_batches_tracked == step
@@ -137,8 +146,12 @@ def test_running_stats_converge_to_the_stored_estimator(rng, convention):
     if convention == "keras":
         np.testing.assert_allclose(y_eval, y_train, rtol=1e-10, atol=1e-12)
     else:
-        np.testing.assert_allclose(y_eval, y_train * np.sqrt((z.var(0) + bn.eps) / (z.var(0, ddof=1) + bn.eps)),
-                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            y_eval,
+            y_train * np.sqrt((z.var(0) + bn.eps) / (z.var(0, ddof=1) + bn.eps)),
+            rtol=1e-10,
+            atol=1e-12,
+        )
         assert not np.allclose(y_eval, y_train, rtol=1e-3)
 
 
@@ -161,6 +174,7 @@ def test_running_stats_are_new_arrays_not_updated_in_place():
 
 
 # --- evaluation mode ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("convention", CONVENTION_NAMES)
 def test_eval_uses_running_stats_and_changes_nothing(rng, convention):
@@ -195,10 +209,13 @@ def test_eval_batch_of_one():
     bn.forward(np.array([[0.0, 1.0], [2.0, 5.0]]), training=True)
     y = bn.forward(np.array([[1.0, 3.0]]), training=False)
     assert y.shape == (1, 2)
-    np.testing.assert_allclose(y, (np.array([[1.0, 3.0]]) - bn.running_mean) / np.sqrt(bn.running_var + 1e-5))
+    np.testing.assert_allclose(
+        y, (np.array([[1.0, 3.0]]) - bn.running_mean) / np.sqrt(bn.running_var + 1e-5)
+    )
 
 
 # --- backward -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("convention", CONVENTION_NAMES)
 def test_backward_after_training_is_batchnorm_backward(rng, convention):
@@ -271,9 +288,13 @@ def test_backward_follows_the_last_forward(rng):
     dz_train = bn.backward(dy)
     bn.forward(z, training=False)
     dz_eval = bn.backward(dy)
-    np.testing.assert_allclose(dz_eval, dy * bn.gamma / np.sqrt(bn.running_var + bn.eps), rtol=1e-14)
+    np.testing.assert_allclose(
+        dz_eval, dy * bn.gamma / np.sqrt(bn.running_var + bn.eps), rtol=1e-14
+    )
     assert not np.allclose(dz_train, dz_eval)
-    np.testing.assert_allclose(dz_train.sum(axis=0), 0.0, atol=1e-12)  # batch coupling in training only
+    np.testing.assert_allclose(
+        dz_train.sum(axis=0), 0.0, atol=1e-12
+    )  # batch coupling in training only
 
 
 def test_gamma_changed_in_place_is_used_by_the_next_forward(rng):
@@ -289,6 +310,7 @@ def test_gamma_changed_in_place_is_used_by_the_next_forward(rng):
 
 # --- convolutional layout -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("convention", CONVENTION_NAMES)
 def test_conv_layer_axis_0_2_3(rng, convention):
     bn = BatchNorm(3, convention=convention, axis=(0, 2, 3))
@@ -298,15 +320,18 @@ def test_conv_layer_axis_0_2_3(rng, convention):
     for step in range(3):
         z = rng.normal(step, 2.0, size=(2, 3, 4, 5))
         y = bn.forward(z, training=True)
-        running_mean, running_var = hand_update(convention, bn.momentum, running_mean, running_var,
-                                                z, (0, 2, 3))
+        running_mean, running_var = hand_update(
+            convention, bn.momentum, running_mean, running_var, z, (0, 2, 3)
+        )
         # n = 2 * 4 * 5 = 40 values per channel for pytorch's n / (n - 1)
         np.testing.assert_allclose(bn.running_mean, running_mean, rtol=1e-13)
         np.testing.assert_allclose(bn.running_var, running_var, rtol=1e-13)
         mean = z.mean(axis=(0, 2, 3), keepdims=True)
         var = z.var(axis=(0, 2, 3), keepdims=True)
         g, b = bn.gamma[None, :, None, None], bn.beta[None, :, None, None]
-        np.testing.assert_allclose(y, g * (z - mean) / np.sqrt(var + bn.eps) + b, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            y, g * (z - mean) / np.sqrt(var + bn.eps) + b, rtol=1e-12, atol=1e-12
+        )
     assert bn.running_mean.shape == (3,)
 
     z = rng.normal(size=(1, 3, 2, 2))
@@ -334,7 +359,7 @@ def test_conv_layer_training_backward_matches_core(rng):
 
 
 def test_conv_1x1_map_with_batch_one_refused_in_training_only():
-    """PyTorch's "Expected more than 1 value per channel when training", for an N x C x 1 x 1 map."""
+    """PyTorch's "Expected more than 1 value per channel when training", for N x C x 1 x 1."""
     bn = BatchNorm(4, convention="pytorch", axis=(0, 2, 3))
     z = np.ones((1, 4, 1, 1))
     with pytest.raises(ValueError, match="only one value per feature"):
@@ -343,6 +368,7 @@ def test_conv_1x1_map_with_batch_one_refused_in_training_only():
 
 
 # --- training is explicit -------------------------------------------------------------------------
+
 
 def test_training_must_be_an_explicit_bool(rng):
     bn = BatchNorm(2)

@@ -28,21 +28,41 @@ def rng():
 
 # --- public names ---------------------------------------------------------------------------------
 
+
 def test_public_api_names():
-    for name in ("batch_stats", "normalize", "affine", "batchnorm_forward", "batchnorm_backward",
-                 "update_running_stats", "BatchNorm", "rel_error", "numerical_gradient"):
+    for name in (
+        "batch_stats",
+        "normalize",
+        "affine",
+        "batchnorm_forward",
+        "batchnorm_backward",
+        "update_running_stats",
+        "BatchNorm",
+        "rel_error",
+        "numerical_gradient",
+    ):
         assert name in bnlab.__all__
         assert callable(getattr(bnlab, name))
 
 
 def test_public_functions_have_numpydoc_docstrings():
-    for func in (batch_stats, normalize, affine, batchnorm_forward, batchnorm_backward,
-                 batchnorm_backward_graph, update_running_stats, rel_error, numerical_gradient):
+    for func in (
+        batch_stats,
+        normalize,
+        affine,
+        batchnorm_forward,
+        batchnorm_backward,
+        batchnorm_backward_graph,
+        update_running_stats,
+        rel_error,
+        numerical_gradient,
+    ):
         doc = func.__doc__ or ""
         assert "Parameters" in doc and "Returns" in doc, func.__name__
 
 
 # --- batch_stats ----------------------------------------------------------------------------------
+
 
 def test_batch_stats_dense(rng):
     z = rng.normal(3.0, 2.0, size=(50, 4))
@@ -107,6 +127,7 @@ def test_batch_stats_accepts_lists_and_ints():
 
 # --- normalize and affine -------------------------------------------------------------------------
 
+
 def test_normalize_formula(rng):
     z = rng.normal(size=(8, 3))
     mean, var = np.array([0.5, -1.0, 2.0]), np.array([0.25, 4.0, 0.0])
@@ -116,7 +137,9 @@ def test_normalize_formula(rng):
 
 def test_normalize_default_eps_is_1e_5():
     z_hat = normalize(np.array([[1.0], [3.0]]), np.array([2.0]), np.array([1.0]))
-    np.testing.assert_allclose(z_hat[:, 0], [-1 / np.sqrt(1 + 1e-5), 1 / np.sqrt(1 + 1e-5)], rtol=1e-15)
+    np.testing.assert_allclose(
+        z_hat[:, 0], [-1 / np.sqrt(1 + 1e-5), 1 / np.sqrt(1 + 1e-5)], rtol=1e-15
+    )
 
 
 def test_normalize_conv_broadcasts_per_channel(rng):
@@ -153,12 +176,15 @@ def test_affine_conv(rng):
 
 # --- batchnorm_forward / backward -----------------------------------------------------------------
 
+
 def test_forward_is_the_composition(rng):
     z = rng.normal(2.0, 3.0, size=(10, 4))
     gamma, beta = rng.normal(size=4), rng.normal(size=4)
-    y, cache = batchnorm_forward(z, gamma, beta, eps=1e-4)
+    y, _ = batchnorm_forward(z, gamma, beta, eps=1e-4)
     mean, var = batch_stats(z)
-    np.testing.assert_allclose(y, affine(normalize(z, mean, var, eps=1e-4), gamma, beta), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        y, affine(normalize(z, mean, var, eps=1e-4), gamma, beta), rtol=1e-12, atol=1e-12
+    )
     by_hand = gamma * (z - z.mean(0)) / np.sqrt(z.var(0) + 1e-4) + beta
     np.testing.assert_allclose(y, by_hand, rtol=1e-12, atol=1e-12)
 
@@ -199,7 +225,9 @@ def test_backward_formula(rng):
     np.testing.assert_allclose(dgamma, (dy * z_hat).sum(0), rtol=1e-12)
     dz_hat = dy * gamma
     m = 7
-    expected = (m * dz_hat - dz_hat.sum(0) - z_hat * (dz_hat * z_hat).sum(0)) / (m * np.sqrt(z.var(0) + 1e-5))
+    expected = (m * dz_hat - dz_hat.sum(0) - z_hat * (dz_hat * z_hat).sum(0)) / (
+        m * np.sqrt(z.var(0) + 1e-5)
+    )
     np.testing.assert_allclose(dz, expected, rtol=1e-11, atol=1e-13)
 
 
@@ -222,21 +250,25 @@ def test_backward_against_numerical_gradient_conv(rng):
     dy = rng.normal(size=z.shape)
     _, cache = batchnorm_forward(z, gamma, beta, axis=(0, 2, 3))
     dz, dgamma, dbeta = batchnorm_backward(dy, cache)
-    fwd = lambda z_: batchnorm_forward(z_, gamma, beta, axis=(0, 2, 3))[0]  # noqa: E731
-    assert rel_error(dz, numerical_gradient(fwd, z.copy(), dy)) < 1e-7
-    fwd_g = lambda g_: batchnorm_forward(z, g_, beta, axis=(0, 2, 3))[0]  # noqa: E731
-    assert rel_error(dgamma, numerical_gradient(fwd_g, gamma.copy(), dy)) < 1e-7
-    fwd_b = lambda b_: batchnorm_forward(z, gamma, b_, axis=(0, 2, 3))[0]  # noqa: E731
-    assert rel_error(dbeta, numerical_gradient(fwd_b, beta.copy(), dy)) < 1e-7
+
+    def forward(z_=z, gamma_=gamma, beta_=beta):
+        return batchnorm_forward(z_, gamma_, beta_, axis=(0, 2, 3))[0]
+
+    assert rel_error(dz, numerical_gradient(forward, z.copy(), dy)) < 1e-7
+    num_dgamma = numerical_gradient(lambda g_: forward(gamma_=g_), gamma.copy(), dy)
+    assert rel_error(dgamma, num_dgamma) < 1e-7
+    num_dbeta = numerical_gradient(lambda b_: forward(beta_=b_), beta.copy(), dy)
+    assert rel_error(dbeta, num_dbeta) < 1e-7
 
 
 def test_forward_with_int_input():
-    y, cache = batchnorm_forward(np.array([[1, 2], [3, 6]]), [1, 1], [0, 0], eps=1e-8)
+    y, _ = batchnorm_forward(np.array([[1, 2], [3, 6]]), [1, 1], [0, 0], eps=1e-8)
     assert y.dtype == np.float64
     np.testing.assert_allclose(y, [[-1, -1], [1, 1]], rtol=1e-7)
 
 
 # --- update_running_stats -------------------------------------------------------------------------
+
 
 def test_update_running_stats_keras_formula():
     rm, rv = np.array([0.0, 1.0]), np.array([1.0, 2.0])
@@ -310,6 +342,7 @@ def test_update_running_stats_returns_new_arrays():
 
 # --- conventions as data --------------------------------------------------------------------------
 
+
 def test_conventions_data():
     keras, torch_ = CONVENTIONS["keras"], CONVENTIONS["pytorch"]
     assert (keras.momentum, keras.eps) == (0.99, 1e-3)
@@ -329,7 +362,9 @@ def test_get_convention():
     assert get_convention("keras") is CONVENTIONS["keras"]
     assert get_convention("PYTORCH") is CONVENTIONS["pytorch"]
     assert get_convention(CONVENTIONS["keras"]) is CONVENTIONS["keras"]
-    with pytest.raises(ValueError, match=r"convention must be one of \['keras', 'pytorch'\], got 'tensorflow'"):
+    with pytest.raises(
+        ValueError, match=r"convention must be one of \['keras', 'pytorch'\], got 'tensorflow'"
+    ):
         get_convention("tensorflow")
 
 
@@ -339,6 +374,7 @@ def test_conventions_are_immutable():
 
 
 # --- rel_error and numerical_gradient -------------------------------------------------------------
+
 
 def test_rel_error_definition():
     a = np.array([1.0, 2.0, 0.0, -3.0])
@@ -429,6 +465,7 @@ def test_numerical_gradient_float32_keeps_dtype():
 
 # --- data helpers the tests rely on ---------------------------------------------------------------
 
+
 def test_seed_batch():
     z, gamma, beta = bnlab.seed_batch()
     assert z.shape == (4, 3) and z.dtype == np.float32
@@ -439,8 +476,12 @@ def test_seed_batch():
 
 
 def test_random_batch_is_seeded():
-    a = bnlab.random_batch(np.random.default_rng(3), shape=(5, 2), loc=[10.0, -10.0], scale=[1.0, 2.0])
-    b = bnlab.random_batch(np.random.default_rng(3), shape=(5, 2), loc=[10.0, -10.0], scale=[1.0, 2.0])
+    a = bnlab.random_batch(
+        np.random.default_rng(3), shape=(5, 2), loc=[10.0, -10.0], scale=[1.0, 2.0]
+    )
+    b = bnlab.random_batch(
+        np.random.default_rng(3), shape=(5, 2), loc=[10.0, -10.0], scale=[1.0, 2.0]
+    )
     np.testing.assert_array_equal(a, b)
     assert a.shape == (5, 2) and a.dtype == np.float64
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):

@@ -64,12 +64,15 @@ class Batch:
         return self.rng.standard_normal(self.z.shape).astype(self.z.dtype)
 
     def __repr__(self):  # what hypothesis prints for a failing example
-        return f"Batch(shape={self.z.shape}, dtype={self.z.dtype}, axis={self.axis}, z=\n{self.z!r})"
+        return (
+            f"Batch(shape={self.z.shape}, dtype={self.z.dtype}, axis={self.axis}, z=\n{self.z!r})"
+        )
 
 
 @st.composite
-def batches(draw, dtypes=FLOATS, min_n=2, max_n=32, log_scale=(-2.0, 2.0), max_offset=1e3,
-            exact_scale=False):
+def batches(
+    draw, dtypes=FLOATS, min_n=2, max_n=32, log_scale=(-2.0, 2.0), max_offset=1e3, exact_scale=False
+):
     """(N, D) with axis 0, or (N, C, H, W) with axis (0, 2, 3); per-feature scales and an offset.
 
     With ``exact_scale`` every feature's batch standard deviation is exactly its drawn scale
@@ -117,6 +120,7 @@ def exact_moments(batch):
 
 # --- normalization --------------------------------------------------------------------------------
 
+
 @PROPERTY
 @given(batch=batches(), eps=EPS)
 def test_normalized_output_has_mean_zero_and_variance_var_over_var_plus_eps(batch, eps):
@@ -130,7 +134,9 @@ def test_normalized_output_has_mean_zero_and_variance_var_over_var_plus_eps(batc
     tol = ulps(z.dtype, 64)
     # normalize() receives the mean rounded to z's dtype: that rounding (|mean| * eps_dtype / 2)
     # shifts every z_hat alike; batchnorm_forward never rounds the mean (shifted algorithm)
-    mean_rounding = ulps(z.dtype, 1) * np.abs(mean.astype(np.float64)) / np.sqrt(reference_var + eps)
+    mean_rounding = (
+        ulps(z.dtype, 1) * np.abs(mean.astype(np.float64)) / np.sqrt(reference_var + eps)
+    )
     for out, mean_tol in ((y, tol), (z_hat, tol + mean_rounding)):
         assert out.dtype == z.dtype and out.shape == z.shape
         out64 = out.astype(np.float64)
@@ -145,7 +151,9 @@ def test_batch_stats_match_float64_reference(batch, eps):
     ref_mean, ref_var = exact_moments(batch)
     assert mean.dtype == var.dtype == batch.z.dtype
     # a few ulps of the spread, plus the rounding of the mean itself to z's dtype
-    mean_tol = ulps(batch.z.dtype, 64) * np.sqrt(ref_var) + ulps(batch.z.dtype, 1) * np.abs(ref_mean)
+    mean_tol = ulps(batch.z.dtype, 64) * np.sqrt(ref_var) + ulps(batch.z.dtype, 1) * np.abs(
+        ref_mean
+    )
     assert np.all(np.abs(mean - ref_mean) <= mean_tol)
     np.testing.assert_allclose(var, ref_var, rtol=ulps(batch.z.dtype, 64), atol=0)
 
@@ -159,7 +167,7 @@ def test_batch_stats_match_float64_reference(batch, eps):
     eps=EPS,
 )
 def test_affine_invariance_of_the_input(batch, log_a, negative, b, eps):
-    """BN(a z + b) with eps is BN(z) with eps / a^2; a < 0 flips z_hat, and y becomes -gamma z_hat + beta.
+    """BN(a z + b) with eps is BN(z) with eps / a^2; a < 0 flips z_hat: y = -gamma z_hat + beta.
 
     The gradient with respect to the transformed input is 1/|a| times the
     original one, for either sign of a (Ioffe & Szegedy's scale invariance:
@@ -176,11 +184,19 @@ def test_affine_invariance_of_the_input(batch, log_a, negative, b, eps):
     sign = np.sign(a)
     tol = 1e-9
     np.testing.assert_allclose(cache_t["z_hat"], sign * cache["z_hat"], rtol=0, atol=tol)
-    np.testing.assert_allclose(y_t, affine(sign * cache["z_hat"], gamma, beta, axis=axis),
-                               rtol=0, atol=tol * (1 + np.abs(gamma).max()))
+    np.testing.assert_allclose(
+        y_t,
+        affine(sign * cache["z_hat"], gamma, beta, axis=axis),
+        rtol=0,
+        atol=tol * (1 + np.abs(gamma).max()),
+    )
     if negative:  # y' + y = 2 beta: the output is mirrored around beta, not unchanged
-        np.testing.assert_allclose(y_t + y, np.broadcast_to(2 * batch.per_feature(beta), y.shape), rtol=0,
-                                   atol=tol * (1 + np.abs(gamma).max()))
+        np.testing.assert_allclose(
+            y_t + y,
+            np.broadcast_to(2 * batch.per_feature(beta), y.shape),
+            rtol=0,
+            atol=tol * (1 + np.abs(gamma).max()),
+        )
     else:
         np.testing.assert_allclose(y_t, y, rtol=0, atol=tol * (1 + np.abs(gamma).max()))
 
@@ -192,10 +208,14 @@ def test_affine_invariance_of_the_input(batch, log_a, negative, b, eps):
 
 
 @PROPERTY
-@given(batch=batches(dtypes=(np.float64,), log_scale=(-1, 1), max_offset=10),
-       log_a=st.floats(0.05, 1), shrink=st.booleans(), b=st.floats(-10, 10))
+@given(
+    batch=batches(dtypes=(np.float64,), log_scale=(-1, 1), max_offset=10),
+    log_a=st.floats(0.05, 1),
+    shrink=st.booleans(),
+    b=st.floats(-10, 10),
+)
 def test_same_eps_is_not_invariant(batch, log_a, shrink, b):
-    """With the same eps, BN(a z + b) differs from BN(z) exactly as eps / a^2 versus eps predicts."""
+    """With the same eps, BN(a z + b) differs from BN(z) exactly as eps / a^2 versus eps says."""
     a = 10.0 ** (-log_a if shrink else log_a)
     eps = 1e-1
     ones = np.ones(batch.feature_shape)
@@ -209,6 +229,7 @@ def test_same_eps_is_not_invariant(batch, log_a, shrink, b):
 
 # --- backward -------------------------------------------------------------------------------------
 
+
 def well_conditioned(*grads):
     """rel_error is element-wise: an element that is ~0 by chance turns a 1e-11 finite-difference
     error into a large relative one. Skip such draws (a few percent); the absolute error is
@@ -217,9 +238,17 @@ def well_conditioned(*grads):
 
 
 @PROPERTY
-@given(batch=batches(dtypes=(np.float64,), min_n=4, max_n=8, log_scale=(-0.5, 0.5), max_offset=10,
-                     exact_scale=True),
-       eps=EPS)
+@given(
+    batch=batches(
+        dtypes=(np.float64,),
+        min_n=4,
+        max_n=8,
+        log_scale=(-0.5, 0.5),
+        max_offset=10,
+        exact_scale=True,
+    ),
+    eps=EPS,
+)
 def test_gradient_check_against_numerical_gradient(batch, eps):
     """Well-conditioned inputs: 4 to 8 values per feature, standard deviations 0.3 to 3."""
     z, axis = batch.z, batch.axis
@@ -228,9 +257,15 @@ def test_gradient_check_against_numerical_gradient(batch, eps):
     _, cache = batchnorm_forward(z, gamma, beta, eps=eps, axis=axis)
     dz, dgamma, dbeta = batchnorm_backward(dy, cache)
 
-    num_dz = numerical_gradient(lambda z_: batchnorm_forward(z_, gamma, beta, eps=eps, axis=axis)[0], z.copy(), dy)
-    num_dgamma = numerical_gradient(lambda g_: batchnorm_forward(z, g_, beta, eps=eps, axis=axis)[0], gamma.copy(), dy)
-    num_dbeta = numerical_gradient(lambda b_: batchnorm_forward(z, gamma, b_, eps=eps, axis=axis)[0], beta.copy(), dy)
+    num_dz = numerical_gradient(
+        lambda z_: batchnorm_forward(z_, gamma, beta, eps=eps, axis=axis)[0], z.copy(), dy
+    )
+    num_dgamma = numerical_gradient(
+        lambda g_: batchnorm_forward(z, g_, beta, eps=eps, axis=axis)[0], gamma.copy(), dy
+    )
+    num_dbeta = numerical_gradient(
+        lambda b_: batchnorm_forward(z, gamma, b_, eps=eps, axis=axis)[0], beta.copy(), dy
+    )
 
     for analytic, numeric in ((dz, num_dz), (dgamma, num_dgamma), (dbeta, num_dbeta)):
         assert analytic.shape == numeric.shape
@@ -297,7 +332,9 @@ def test_all_ones_upstream_gradient_gives_zero_input_gradient(batch, eps):
     gamma, beta = batch.gamma_beta()
     _, cache = batchnorm_forward(z, gamma, beta, eps=eps, axis=axis)
     dz, dgamma, dbeta = batchnorm_backward(np.ones_like(z), cache)
-    scale = np.abs(batch.per_feature(gamma) * cache["inv_std"]).astype(np.float64)  # |dz| per unit dy
+    scale = np.abs(batch.per_feature(gamma) * cache["inv_std"]).astype(
+        np.float64
+    )  # |dz| per unit dy
     assert np.all(np.abs(dz) <= ulps(z.dtype, 32) * batch.n * scale)
     np.testing.assert_allclose(dbeta, batch.n, rtol=ulps(z.dtype, 4))
     assert np.all(np.abs(dgamma) <= ulps(z.dtype, 32) * batch.n)  # sum of z_hat is 0
@@ -313,7 +350,10 @@ def test_all_ones_numerical_gradient_cannot_tell_a_broken_backward():
     rng = np.random.default_rng(1)
     z = rng.normal(size=(5, 2))
     gamma, beta = np.array([1.5, 0.5]), np.array([0.1, -0.2])
-    f = lambda z_: batchnorm_forward(z_, gamma, beta)[0]  # noqa: E731
+
+    def f(z_):
+        return batchnorm_forward(z_, gamma, beta)[0]
+
     ones = np.ones_like(z)
     num_ones = numerical_gradient(f, z.copy(), ones)
     assert np.abs(num_ones).max() < 1e-9  # a "backward" returning zeros would look right
@@ -323,17 +363,23 @@ def test_all_ones_numerical_gradient_cannot_tell_a_broken_backward():
 
 # --- dtype policy ---------------------------------------------------------------------------------
 
+
 @PROPERTY
-@given(batch=batches(dtypes=(np.float32,), max_offset=10),
-       param_dtype=st.sampled_from([np.float32, np.float64, np.int64]),
-       running_dtype=st.sampled_from([np.float32, np.float64]))
+@given(
+    batch=batches(dtypes=(np.float32,), max_offset=10),
+    param_dtype=st.sampled_from([np.float32, np.float64, np.int64]),
+    running_dtype=st.sampled_from([np.float32, np.float64]),
+)
 def test_float32_in_float32_out_everywhere(batch, param_dtype, running_dtype):
     z, axis, fs = batch.z, batch.axis, batch.feature_shape
     gamma = np.ones(fs, param_dtype) * 2
     beta = np.ones(fs, param_dtype)
     mean, var = batch_stats(z, axis=axis)
     assert mean.dtype == var.dtype == np.float32
-    assert normalize(z, mean.astype(param_dtype), var.astype(param_dtype), axis=axis).dtype == np.float32
+    assert (
+        normalize(z, mean.astype(param_dtype), var.astype(param_dtype), axis=axis).dtype
+        == np.float32
+    )
     assert affine(z, gamma, beta, axis=axis).dtype == np.float32
     y, cache = batchnorm_forward(z, gamma, beta, axis=axis)
     assert y.dtype == np.float32
@@ -344,7 +390,9 @@ def test_float32_in_float32_out_everywhere(batch, param_dtype, running_dtype):
         assert all(g.dtype == np.float32 for g in grads)
     # running statistics keep their own dtype, whatever the batch's
     rm, rv = np.zeros(fs, running_dtype), np.ones(fs, running_dtype)
-    new_mean, new_var = update_running_stats(rm, rv, mean, var, 0.9, convention="pytorch", n=batch.n)
+    new_mean, new_var = update_running_stats(
+        rm, rv, mean, var, 0.9, convention="pytorch", n=batch.n
+    )
     assert new_mean.dtype == new_var.dtype == running_dtype
     new_mean, new_var = update_running_stats(rm, rv, mean.astype(np.float64), var, 0.9)
     assert new_mean.dtype == new_var.dtype == running_dtype

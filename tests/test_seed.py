@@ -60,7 +60,9 @@ def assert_same_printout(actual, expected):
     got, want = parse(actual), parse(expected)
     assert len(got) == len(want), f"{len(got)} lines printed, the seed printed {len(want)}"
     for number, ((g_skel, g_nums), (w_skel, w_nums)) in enumerate(zip(got, want), start=1):
-        assert g_skel == w_skel, f"line {number}: text differs:\n  got  {g_skel!r}\n  want {w_skel!r}"
+        assert g_skel == w_skel, (
+            f"line {number}: text differs:\n  got  {g_skel!r}\n  want {w_skel!r}"
+        )
         assert g_nums == w_nums, f"line {number}: numbers differ:\n  got  {g_nums}\n  want {w_nums}"
 
 
@@ -72,8 +74,13 @@ def seed_text():
 def test_python_m_bnlab_reproduces_the_seed(seed_text):
     env = dict(os.environ, PYTHONIOENCODING="utf-8", OMP_NUM_THREADS="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "bnlab"], capture_output=True, text=True, encoding="utf-8",
-        env=env, timeout=120, check=False,
+        [sys.executable, "-m", "bnlab"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""

@@ -49,7 +49,9 @@ def test_forward_pass_and_layer_use_the_accurate_variance(offset):
     z = far_batch(offset)
     _, ref_var = reference(z)
     eps = 1e-5
-    y, cache = batchnorm_forward(z, np.ones(STDS.size, np.float32), np.zeros(STDS.size, np.float32), eps=eps)
+    y, cache = batchnorm_forward(
+        z, np.ones(STDS.size, np.float32), np.zeros(STDS.size, np.float32), eps=eps
+    )
     assert np.all(relative_error(cache["var"].ravel(), ref_var) <= TOLERANCE)
     # the normalized output really has the variance var / (var + eps) and mean 0
     y64 = y.astype(np.float64)
@@ -62,7 +64,7 @@ def test_forward_pass_and_layer_use_the_accurate_variance(offset):
 
 
 def test_numpy_var_in_float32_fails_at_offset_1e6():
-    """So the test above is not trivially passed: NumPy's float32 var is off by orders of magnitude."""
+    """So the test above is not trivial: NumPy's float32 var is off by orders of magnitude."""
     z = far_batch(1e6)
     _, ref_var = reference(z)
     assert np.all(relative_error(z.var(axis=0), ref_var) > 1.0)  # every feature off by over 100%
@@ -78,7 +80,7 @@ def test_numpy_var_in_float64_is_fine_it_is_float32_accumulation():
 
 
 def test_mean_of_squares_minus_square_of_mean_in_float32_is_wrong_at_offset_1e4():
-    """E[z^2] - E[z]^2 cancels catastrophically: zero or negative 'variances', errors far above 100%.
+    """E[z^2] - E[z]^2 cancels catastrophically: zero or negative 'variances', errors over 100%.
 
     Its error is of the order of float32's spacing at offset^2 = 1e8 (that is 8), whatever
     the variance, so every feature up to a standard deviation of 2 is ruined.
