@@ -843,7 +843,7 @@ def plot_invariance_gap(scales, gaps, ax=None, eps=None, var=None):
         (drawn["line"],) = ax.loglog(scales, np.where(gaps > 0, gaps, np.nan), marker="o",
                                      color=PALETTE["blue"],
                                      label="max |y' − y|")
-        ax.axvline(1.0, color=PALETTE["grey"], linestyle=":", linewidth=1.5)
+        ax.axvline(1.0, color=PALETTE["grey"], linestyle=":", linewidth=1.5, label="a = 1 (only a shift)")
         if eps is not None and var is not None:
             critical = float(np.sqrt(eps / var))
             drawn["marker"] = ax.axvline(critical, color=PALETTE["vermillion"], linestyle="--",
