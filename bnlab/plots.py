@@ -141,7 +141,7 @@ def render_png(fig, freeze_layout=True):
     buf = io.BytesIO()
     with style():
         fig.savefig(buf, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 1})
-    if freeze_layout and fig.get_layout_engine() is not None:
+    if freeze_layout and _has_active_layout(fig):
         fig.set_layout_engine("none")
     return buf.getvalue()
 
@@ -192,7 +192,7 @@ class FastRenderer:
             limits = self._axes_limits()
             if full or self._background is None or limits != self._limits:
                 canvas.draw()  # lays out (first time) and draws all but the animated artists
-                if self.fig.get_layout_engine() is not None:
+                if _has_active_layout(self.fig):
                     self.fig.set_layout_engine("none")  # keep the layout fixed from now on
                     canvas.draw()
                 self._background = canvas.copy_from_bbox(self.fig.bbox)
@@ -204,6 +204,14 @@ class FastRenderer:
                 if artist.get_visible():
                     artist.draw(renderer)
         return _encode_png(canvas)
+
+
+def _has_active_layout(fig):
+    """True while a real layout engine (not the placeholder left by freezing) is set."""
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    engine = fig.get_layout_engine()
+    return engine is not None and not isinstance(engine, PlaceHolderLayoutEngine)
 
 
 def _encode_png(canvas):
