@@ -193,8 +193,8 @@ class FastRenderer:
             if full or self._background is None or limits != self._limits:
                 canvas.draw()  # lays out (first time) and draws all but the animated artists
                 if _has_active_layout(self.fig):
-                    self.fig.set_layout_engine("none")  # keep the layout fixed from now on
-                    canvas.draw()
+                    # the draw above applied the layout; keep it fixed from now on
+                    self.fig.set_layout_engine("none")
                 self._background = canvas.copy_from_bbox(self.fig.bbox)
                 self._limits = self._axes_limits()
             else:
