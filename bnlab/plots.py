@@ -712,6 +712,10 @@ def fit_limits(ax, values, which="y", pad=0.15, shrink=0.05):
 
 
 def _feature_axis(ax, d):
+    from matplotlib.ticker import MaxNLocator
+
+    # few, round labels: readable from the back of a room, and a faster full redraw
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
     ax.set_xticks(range(d))
     ax.set_xticklabels([str(j) for j in range(d)])
     ax.set_xlim(-0.6, d - 0.4)
@@ -767,6 +771,7 @@ def plot_shift_scale(z, z_shifted, y, y_shifted, axes=None, scale=None, shift=No
         drawn["shift_title"] = ax_s.title
         ax_z.set_ylim(*padded_limits(z))
         ax_s.set_ylim(*padded_limits(z_shifted))
+        ax_s.ticklabel_format(axis="y", useOffset=False)  # plain values, no "+1e1" offset for a tiny a
         flipped = 2 * np.mean(y, axis=0) - np.asarray(y)  # where y' lands for a negative a
         ax_y.set_ylim(*padded_limits(np.concatenate([np.ravel(y), np.ravel(flipped)]), pad=0.3))
         drawn["gap_text"] = ax_y.text(

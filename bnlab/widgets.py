@@ -860,6 +860,7 @@ class RunningStatsExplorer(Explorer):
         from .core import batch_stats
         from .data import SEED_MOMENTUM, seed_batch
         from .plots import plot_running_stats
+        from .plots import style as plot_style
 
         if true_mean is None or true_var is None:
             seed_mean, seed_var = batch_stats(seed_batch().z.astype(np.float64))
@@ -902,6 +903,10 @@ class RunningStatsExplorer(Explorer):
             batch_mean=self.keras["batch_mean"][:, f], batch_var=self.keras["batch_var"][:, f], feature=f)
         self._set_limits()
         dr = self.drawn
+        # one legend is enough (same colours in both panels) and halves the cost of a full redraw
+        dr["axes"][1].get_legend().remove()
+        with plot_style():  # a fixed place: "best" is recomputed on every full redraw
+            dr["axes"][0].legend(loc="upper right", framealpha=0.85)
         dynamic = [*dr["mean_lines"].values(), *dr["var_lines"].values(), dr["batch_mean"], dr["batch_var"],
                    dr["true_mean"], dr["true_var"], dr["axes"][0].title, dr["axes"][1].title]
         self.set_renderer(dr["fig"], dynamic)
@@ -917,7 +922,7 @@ class RunningStatsExplorer(Explorer):
         ])
         self.widget = self.layout(controls, extra=[self.table])
 
-    _STEP_RANGES = (50, 100, 200, 300, 500)
+    _STEP_RANGES = (40, 150, 300, 500)
 
     _LABELS = (("keras", "keras: m·running + (1−m)·batch"), ("pytorch", "pytorch: (1−m)·running + m·batch"))
 
