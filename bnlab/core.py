@@ -51,17 +51,18 @@ def _stat(name, value, z, axes, what):
     return array.reshape(v.broadcast_shape(z.shape, axes))
 
 
-def _sum_of_squares(d, axes):
-    """``sum(d**2)`` over ``axes`` (kept as size-1 axes) in one pass, without a temporary ``d**2``.
+def _sum_of_products(a, b, axes):
+    """``sum(a * b)`` over ``axes`` (kept as size-1 axes) in one pass, without a temporary ``a * b``.
 
-    ``np.einsum`` accumulates in ``d``'s dtype, as ``np.square(d).sum(axis=axes)``
-    does (tests/test_variance_accuracy.py holds it to the same accuracy); it is
-    only faster: no array of squares to allocate, write and read back.
+    ``np.einsum`` accumulates in the arrays' dtype, as ``(a * b).sum(axis=axes)``
+    does (tests/test_variance_accuracy.py holds the variance to the same
+    accuracy); it is only faster: no product array to allocate, write and
+    read back.
     """
-    letters = string.ascii_letters[: d.ndim]
+    letters = string.ascii_letters[: a.ndim]
     kept = "".join(letter for i, letter in enumerate(letters) if i not in axes)
-    total = np.einsum(f"{letters},{letters}->{kept}", d, d)
-    return np.reshape(total, v.broadcast_shape(d.shape, axes))
+    total = np.einsum(f"{letters},{letters}->{kept}", a, b)
+    return np.reshape(total, v.broadcast_shape(a.shape, axes))
 
 
 def _shifted_moments(z, axes):
@@ -85,7 +86,7 @@ def _shifted_moments(z, axes):
         shift = z[head].mean(axis=axes, keepdims=True)
         d = z - shift
         d_mean = d.mean(axis=axes, keepdims=True)
-        var = _sum_of_squares(d, axes) / v.values_per_feature(z.shape, axes)
+        var = _sum_of_products(d, d, axes) / v.values_per_feature(z.shape, axes)
         var -= np.square(d_mean)
         mean = shift + d_mean
     np.maximum(var, 0, out=var)  # rounding can leave -1e-9 for a constant feature
@@ -305,7 +306,7 @@ def batchnorm_backward(dy, cache):
     z_hat, axes, n = cache["z_hat"], cache["axis"], cache["n"]
     with np.errstate(invalid="ignore", over="ignore"):  # reported just below, with the location
         dbeta = dy.sum(axis=axes, keepdims=True)
-        dgamma = (dy * z_hat).sum(axis=axes, keepdims=True)
+        dgamma = _sum_of_products(dy, z_hat, axes)
     _check_grads_finite(dy, dbeta, dgamma)
     dz = z_hat * (dgamma / n)
     dz += dbeta / n
