@@ -863,3 +863,395 @@ def check_eval_forward(eval_forward):
         compare_arrays(feedback, f"y for {what}", got, expected, rtol=1e-7, atol=1e-8, hint=hint)
         return feedback
     return feedback
+
+
+# ---- notebooks 06 and 07: the backward pass, training with BN --------------
+
+__all__ += ["check_dgamma_dbeta", "check_closed_form_dz", "check_blind_upstream_gradient",  # notebook 06
+            "check_bn_placement", "check_percentiles", "check_noisy_bn_conclusion", "NOISY_BN_CHOICES"]  # 07
+
+
+def _n06_close(got, expected, rtol=1e-6, atol=1e-9):
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return got.shape == np.shape(expected) and np.allclose(got, expected, rtol=rtol, atol=atol)
+
+
+def _n06_none(feedback, value, what):
+    """Record the classic forgotten ``return``; True when ``value`` is None."""
+    if value is None:
+        feedback.fail(f"{what} returned None: is the return statement missing?",
+                      "end the function with return ...")
+        return True
+    return False
+
+
+def _n06_batch(seed, n, d):
+    """A float64 batch with its BN cache and a random upstream gradient (for the checkers)."""
+    from .core import batchnorm_forward
+
+    rng = np.random.default_rng(seed)
+    z = rng.normal(loc=rng.uniform(-3, 3, d), scale=rng.uniform(0.5, 3, d), size=(n, d))
+    gamma = rng.uniform(0.5, 2.0, d)
+    beta = rng.normal(size=d)
+    _, cache = batchnorm_forward(z, gamma, beta, eps=1e-5)
+    dy = rng.standard_normal((n, d))
+    return z, gamma, cache, dy
+
+
+def check_dgamma_dbeta(param_grads):
+    """Exercise (notebook 06): the gradients of BN's scale and shift.
+
+    Parameters
+    ----------
+    param_grads : callable
+        ``param_grads(dy, z_hat) -> (dgamma, dbeta)``, with ``dy`` and
+        ``z_hat`` of shape (N, D) and both results of shape (D,).
+
+    Returns
+    -------
+    Feedback
+        Recognises a missing sum over the batch, a sum over the wrong axis
+        (or over everything), a mean instead of a sum, ``dgamma`` without
+        its ``z_hat`` factor, and the two results swapped.
+
+    Introduced in ``notebooks/06_backward_pass.ipynb``.
+    """
+    feedback = Feedback("Exercise: dgamma and dbeta")
+    _, _, cache, dy = _n06_batch(6, 5, 3)
+    z_hat = cache["z_hat"]
+    hint = ("y = gamma·z_hat + beta for every sample, and gamma, beta are shared by the batch: "
+            "add up each sample's contribution, dgamma = Σ_i dy_i·z_hat_i and dbeta = Σ_i dy_i "
+            "(sum over axis 0, one number per feature)")
+    ok, result = call_safely(feedback, param_grads, dy.copy(), z_hat.copy(), what="param_grads")
+    if not ok or _n06_none(feedback, result, "param_grads"):
+        return feedback
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        return feedback.fail("param_grads should return two arrays, (dgamma, dbeta)", hint)
+    dgamma, dbeta = result
+    expected = {"dgamma": (dy * z_hat).sum(axis=0), "dbeta": dy.sum(axis=0)}
+    if _n06_close(dgamma, expected["dbeta"]) and _n06_close(dbeta, expected["dgamma"]):
+        return feedback.fail("dgamma and dbeta are swapped: beta is added (its gradient is Σ dy), "
+                             "gamma multiplies z_hat (its gradient is Σ dy·z_hat)", hint)
+    for name, got, product in (("dgamma", dgamma, dy * z_hat), ("dbeta", dbeta, dy)):
+        if _n06_close(got, expected[name]):
+            feedback.ok(f"{name} is right: one number per feature, summed over the batch")
+            continue
+        wrong = [
+            (product, "the sum over the batch is missing: one gradient per sample, shape (N, D), "
+                      "but gamma and beta have one value per feature, shape (D,)"),
+            (product.sum(axis=1), "this sums over axis 1 (the features) instead of axis 0 (the samples)"),
+            (product.sum(), "this sums over everything: one number, but each feature has its own parameter"),
+            (product.mean(axis=0), "this is a mean over the batch; the gradient is the sum (each sample's "
+                                   "loss term contributes in full)"),
+        ]
+        if name == "dgamma":
+            wrong.append((dy.sum(axis=0), "this is Σ dy, dbeta's formula: dgamma needs the factor z_hat "
+                                          "(y changes by z_hat when gamma changes by 1)"))
+        else:
+            wrong.append(((dy * z_hat).sum(axis=0), "this is Σ dy·z_hat, dgamma's formula: beta is simply "
+                                                    "added, so its gradient is Σ dy"))
+        for value, why in wrong:
+            if _n06_close(got, value):
+                feedback.fail(f"{name}: {why}", hint)
+                break
+        else:
+            compare_arrays(feedback, name, got, expected[name], rtol=1e-6, atol=1e-9, hint=hint)
+    return feedback
+
+
+def _n06_closed_form_variants(dy, z_hat, gamma, inv_std):
+    """The closed-form dz and its typical mistakes (for :func:`check_closed_form_dz`)."""
+    n = dy.shape[0]
+    dz_hat = dy * gamma
+    s1 = dz_hat.sum(axis=0)
+    s2 = (dz_hat * z_hat).sum(axis=0)
+    right = inv_std / n * (n * dz_hat - s1 - z_hat * s2)
+    s1_rows = dz_hat.sum(axis=1, keepdims=True)
+    s2_rows = (dz_hat * z_hat).sum(axis=1, keepdims=True)
+    dy_sums = (dy.sum(axis=0), (dy * z_hat).sum(axis=0))
+    wrong = [
+        (dz_hat * inv_std, "this treats the batch mean and variance as constants (dz = dz_hat·inv_std): "
+                           "both batch terms are missing, but mu and var depend on every sample"),
+        (inv_std / n * (n * dz_hat - z_hat * s2), "the − Σ dz_hat term is missing: it comes from the mean "
+                                                   "(every sample moves mu)"),
+        (inv_std / n * (n * dz_hat - s1), "the − z_hat·Σ(dz_hat·z_hat) term is missing: it comes from the "
+                                          "variance (every sample moves var)"),
+        (inv_std / n * (n * dz_hat - s1 + z_hat * s2), "the sign of the z_hat·Σ(dz_hat·z_hat) term is wrong"),
+        (inv_std / n * (n * dy - dy_sums[0] - z_hat * dy_sums[1]),
+         "gamma is missing: the upstream gradient of z_hat is dz_hat = dy·gamma"),
+        (inv_std * (n * dz_hat - s1 - z_hat * s2), "the factor 1/N is missing (this is N times too large)"),
+        ((n * dz_hat - s1 - z_hat * s2) / n, "the factor inv_std = 1/sqrt(var + eps) is missing"),
+        (inv_std / n * (n * dz_hat - s1_rows - z_hat * s2_rows),
+         "the sums run over axis 1 (the features); BN's statistics, and so its sums, run over axis 0"),
+    ]
+    return right, wrong
+
+
+def check_closed_form_dz(closed_form_dz):
+    """Exercise (notebook 06): BN's input gradient in closed form.
+
+    Parameters
+    ----------
+    closed_form_dz : callable
+        ``closed_form_dz(dy, z_hat, gamma, inv_std) -> dz`` with ``dy``,
+        ``z_hat`` of shape (N, D), ``gamma`` and ``inv_std`` of shape (D,),
+        returning ``dz`` of shape (N, D).
+
+    Returns
+    -------
+    Feedback
+        Compared with :func:`bnlab.batchnorm_backward` on two random
+        batches; recognises the forgotten mean term, the forgotten variance
+        term (or both), a wrong sign, a missing ``gamma``, ``1/N`` or
+        ``inv_std``, and sums over the wrong axis.
+
+    Notes
+    -----
+    .. math:: dz = \\frac{\\text{inv\\_std}}{N}\\Big(N\\,d\\hat z - \\sum_i d\\hat z_i
+              - \\hat z \\sum_i d\\hat z_i\\,\\hat z_i\\Big), \\qquad d\\hat z = dy\\,\\gamma
+
+    Introduced in ``notebooks/06_backward_pass.ipynb``.
+    """
+    from .core import batchnorm_backward
+
+    feedback = Feedback("Exercise: the closed-form dz")
+    hint = ("dz = (1/N)·inv_std·(N·dz_hat − Σ dz_hat − z_hat·Σ(dz_hat·z_hat)) with dz_hat = dy·gamma "
+            "and the sums over axis 0")
+    for seed, (n, d) in ((61, (6, 4)), (62, (9, 3))):
+        _, gamma, cache, dy = _n06_batch(seed, n, d)
+        z_hat, inv_std = cache["z_hat"], cache["inv_std"].reshape(d)
+        ok, got = call_safely(feedback, closed_form_dz, dy.copy(), z_hat.copy(), gamma.copy(), inv_std.copy(),
+                              what="closed_form_dz")
+        if not ok or _n06_none(feedback, got, "closed_form_dz"):
+            return feedback
+        expected, _, _ = batchnorm_backward(dy, cache)
+        if _n06_close(got, expected, rtol=1e-6, atol=1e-10):
+            continue
+        _, wrong = _n06_closed_form_variants(dy, z_hat, gamma, inv_std)
+        for value, why in wrong:
+            if _n06_close(got, value, rtol=1e-6, atol=1e-10):
+                return feedback.fail(why, hint)
+        compare_arrays(feedback, f"dz for a batch of shape ({n}, {d})", got, expected, rtol=1e-6, atol=1e-10,
+                       hint=hint)
+        return feedback
+    feedback.ok("dz matches bnlab.batchnorm_backward on two random batches")
+    return feedback.ok("Σ dz = 0 for every feature, as it must: a shift of the whole batch changes nothing")
+
+
+def check_blind_upstream_gradient(make_dy):
+    """Exercise (notebook 06): an upstream gradient that is not constant but still gives dz = 0.
+
+    Parameters
+    ----------
+    make_dy : callable
+        ``make_dy(z_hat) -> dy`` of ``z_hat``'s shape (N, D).
+
+    Returns
+    -------
+    Feedback
+        Passes when ``dy`` is not constant within a feature and BN's input
+        gradient for it vanishes (up to eps's trace) on two batches; fails
+        for all zeros, for a constant per feature (the all-ones trap itself)
+        and for a ``dy`` whose ``dz`` is not zero.
+
+    Notes
+    -----
+    ``dz`` is ``gamma * inv_std`` times ``dy`` minus its projection on the
+    constant direction and on ``z_hat``; any ``dy = a + b * z_hat`` (per
+    feature) gives ``dz = 0`` apart from a relative ``eps / (var + eps)``.
+
+    Introduced in ``notebooks/06_backward_pass.ipynb``.
+    """
+    from .core import batchnorm_backward
+
+    feedback = Feedback("Exercise: a gradient check that proves nothing")
+    hint = ("dz removes from dy its mean and its component along z_hat (the last two terms of the closed "
+            "form); try dy = a + b·z_hat with b ≠ 0")
+    for seed, (n, d) in ((63, (6, 3)), (64, (10, 2))):
+        _, gamma, cache, _ = _n06_batch(seed, n, d)
+        ok, dy = call_safely(feedback, make_dy, cache["z_hat"].copy(), what="make_dy")
+        if not ok or _n06_none(feedback, dy, "make_dy"):
+            return feedback
+        try:
+            dy = np.asarray(dy, dtype=np.float64)
+        except (TypeError, ValueError):
+            return feedback.fail(f"make_dy should return numbers, got {type(dy).__name__}", hint)
+        if dy.shape != (n, d):
+            return feedback.fail(f"make_dy returned shape {dy.shape}; dy must have z_hat's shape {(n, d)}", hint)
+        if not np.isfinite(dy).all():
+            return feedback.fail("dy contains NaN or infinity", hint)
+        if not np.any(dy):
+            return feedback.fail("dy is all zeros: then every gradient is zero, trivially; find a non-zero dy",
+                                 hint)
+        if np.allclose(dy, dy[:1], rtol=1e-9, atol=1e-12):
+            return feedback.fail("dy is constant within each feature: that is the all-ones trap you already "
+                                 "saw; find a dy whose values differ between samples", hint)
+        dz, _, _ = batchnorm_backward(dy, cache)
+        scale = np.abs(dy * gamma * cache["inv_std"]).max()
+        if np.abs(dz).max() > 1e-3 * scale:
+            return feedback.fail(f"for this dy, dz is not zero (max |dz| = {np.abs(dz).max():.3g}): "
+                                 "a gradient check with it would test something", hint)
+    feedback.ok("dy varies between samples, yet dz = 0 (up to eps's trace) on two batches")
+    return feedback.ok("so a gradient check needs a random dy: dy = a + b·z_hat per feature is invisible to dz")
+
+
+#: Notebook 07's multiple-choice question on noisy BN (letter -> statement).
+NOISY_BN_CHOICES = {
+    "a": "Noisy BN trains much worse than BN: BN helps because it removes internal covariate shift.",
+    "b": ("The distributions of the layer inputs keep moving under noisy BN, yet it trains about as fast "
+          "as BN: reducing internal covariate shift is not what makes BN help."),
+    "c": "The noise is what makes BN work, so BN trains better the more noise is added.",
+    "d": "Under noisy BN the percentiles of the sigmoid inputs stay fixed, as the paper's Figure 1(c) shows.",
+}
+_NOISY_BN_WHY = {
+    "a": ("the accuracy curves say otherwise: noisy BN is about as fast as BN and far ahead of no BN, "
+          "although its layer inputs shift at every step"),
+    "c": ("the experiment does not show that: noisy BN is a little behind plain BN; it shows BN's benefit "
+          "survives the noise"),
+    "d": "look at the noisy BN panel: its percentiles jump at every evaluation, far more than with plain BN",
+}
+
+
+def check_noisy_bn_conclusion(answer):
+    """Exercise (notebook 07): what Santurkar et al.'s noisy BN experiment tells us.
+
+    Parameters
+    ----------
+    answer : str
+        One letter of :data:`NOISY_BN_CHOICES`.
+
+    Returns
+    -------
+    Feedback
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+    feedback = Feedback("Exercise: what noisy BN tells us")
+    hint = "compare panel (a) (accuracy) with the noisy BN percentile panel"
+    if not isinstance(answer, str):
+        return feedback.fail(f"answer with one letter as a string, e.g. 'a', got {type(answer).__name__}", hint)
+    letter = answer.strip().strip("()").strip().lower()
+    if letter not in NOISY_BN_CHOICES:
+        return feedback.fail(f"{answer!r} is not one of the choices {', '.join(NOISY_BN_CHOICES)}", hint)
+    if letter != "b":
+        return feedback.fail(f"({letter}): {_NOISY_BN_WHY[letter]}", hint)
+    return feedback.ok("(b): the inputs' distributions wander, training does not suffer: Santurkar et al. "
+                       "(2018) conclude that BN helps by making the loss landscape smoother, not by "
+                       "fixing the distributions")
+
+
+_N07_LAYER_NAMES = {
+    "dense": ("dense", "linear", "fc", "fullyconnected", "matmul", "affine", "wx", "wxb", "weights"),
+    "batchnorm": ("bn", "batchnorm", "batchnormalization", "batchnormalisation", "normalization", "norm"),
+    "nonlinearity": ("sigmoid", "relu", "tanh", "activation", "nonlinearity", "act"),
+}
+
+
+def _n07_layer(name):
+    key = "".join(ch for ch in str(name).lower() if ch.isalnum())
+    for canonical, aliases in _N07_LAYER_NAMES.items():
+        if key in aliases:
+            return canonical
+    return None
+
+
+def check_bn_placement(block):
+    """Exercise (notebook 07): the order of the layers in one hidden block of the paper's network.
+
+    Parameters
+    ----------
+    block : sequence of str
+        Layer names in forward order, e.g. ``["dense", "batchnorm", "sigmoid"]``
+        (aliases such as ``"linear"``, ``"BN"``, ``"activation"`` are understood).
+
+    Returns
+    -------
+    Feedback
+        Recognises BN after the nonlinearity (later practice varies; the
+        paper puts it before), BN before the dense layer, and a block without BN.
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+    feedback = Feedback("Exercise: where BN goes")
+    hint = ("the paper normalizes x = Wu (+ b), the input of the nonlinearity: "
+            "z = g(BN(Wu)), so the order is dense → BN → sigmoid")
+    if isinstance(block, str) or not isinstance(block, (list, tuple)):
+        return feedback.fail("give the block as a list of layer names, e.g. ['dense', 'batchnorm', 'sigmoid']",
+                             hint)
+    layers = [_n07_layer(name) for name in block]
+    unknown = [name for name, layer in zip(block, layers) if layer is None]
+    if unknown:
+        return feedback.fail(f"unknown layer name(s) {unknown}: use 'dense', 'batchnorm' and 'sigmoid'", hint)
+    if "batchnorm" not in layers:
+        return feedback.fail("there is no BN in this block: each hidden block of the BN network has one", hint)
+    if len(layers) != 3 or sorted(layers) != sorted(_N07_LAYER_NAMES):
+        return feedback.fail("a hidden block has exactly three layers: a dense layer, BN and the "
+                             "nonlinearity", hint)
+    if layers == ["dense", "batchnorm", "nonlinearity"]:
+        return feedback.ok("dense → BN → sigmoid: BN before the nonlinearity, as in the paper "
+                           "(and the dense layer needs no bias: BN's beta replaces it)")
+    if layers == ["dense", "nonlinearity", "batchnorm"]:
+        return feedback.fail("BN after the nonlinearity: some later practice does this and it can work, but "
+                             "the paper puts BN before it, where the sigmoid's input is (roughly) symmetric "
+                             "and non-sparse, so normalizing it gives a stable distribution", hint)
+    if layers.index("batchnorm") < layers.index("dense"):
+        return feedback.fail("BN before the dense layer normalizes u, the previous layer's output; the paper "
+                             "normalizes Wu, which the dense layer computes", hint)
+    return feedback.fail("the nonlinearity comes last in the block: it turns the normalized values into the "
+                         "block's output", hint)
+
+
+def check_percentiles(percentiles):
+    """Exercise (notebook 07): the 15th, 50th and 85th percentiles of one unit's input over a set of samples.
+
+    Parameters
+    ----------
+    percentiles : callable
+        ``percentiles(pre_activations, unit) -> ndarray of shape (3,)``:
+        with ``pre_activations`` of shape (N, units), the percentiles of
+        column ``unit`` (what :func:`bnlab.train.run_experiment` records).
+
+    Returns
+    -------
+    Feedback
+        Recognises percentiles over all units, over a row instead of a
+        column, fractions passed to ``np.percentile`` (0.15 instead of 15),
+        the mean and ±1 std in their place, and the wrong order.
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+    feedback = Feedback("Exercise: tracking the percentiles")
+    hint = "np.percentile(pre_activations[:, unit], [15, 50, 85]): the column of one unit, levels in percent"
+    rng = np.random.default_rng(7)
+    x = rng.exponential(scale=rng.uniform(0.5, 3.0, 5), size=(200, 5)) + rng.uniform(-2, 2, 5)  # skewed
+    unit = 3
+    ok, got = call_safely(feedback, percentiles, x.copy(), unit, what="percentiles")
+    if not ok or _n06_none(feedback, got, "percentiles"):
+        return feedback
+    column = x[:, unit]
+    levels = [15, 50, 85]
+    expected = np.percentile(column, levels)
+    tolerance = 0.02 * column.std()  # other interpolation methods are fine
+    wrong = [
+        (np.percentile(x, levels), "these are the percentiles over all units: take the column x[:, unit]"),
+        (np.percentile(x[unit], levels), "x[unit] is one sample (a row); one unit's values are the column x[:, unit]"),
+        (np.percentile(column, [0.15, 0.5, 0.85]), "np.percentile takes levels in percent: 15, 50, 85 "
+                                                   "(np.quantile takes 0.15, 0.5, 0.85)"),
+        (np.array([column.mean() - column.std(), column.mean(), column.mean() + column.std()]),
+         "these are the mean and mean ± std: they match the percentiles only for a normal distribution"),
+        (expected[::-1], "the order is 15th, 50th, 85th (from low to high)"),
+    ]
+    try:
+        got_array = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return feedback.fail(f"percentiles should return three numbers, got {type(got).__name__}", hint)
+    if got_array.shape == (3,) and np.allclose(got_array, expected, rtol=0, atol=tolerance):
+        return feedback.ok("the 15th, 50th and 85th percentiles of the unit's column are right")
+    for value, why in wrong:
+        if got_array.shape == np.shape(value) and np.allclose(got_array, value, rtol=0, atol=1e-9):
+            return feedback.fail(why, hint)
+    compare_arrays(feedback, "the percentiles", got_array, expected, rtol=0, atol=tolerance, hint=hint)
+    return feedback

@@ -48,6 +48,23 @@ __all__ = [
     "plot_train_eval",
     "update_train_eval",
     "CURVE_COLORS",
+    # notebooks 06 and 07
+    "BN_GRAPH_NODES",
+    "BN_GRAPH_EDGES",
+    "plot_bn_graph",
+    "COUPLING_TITLES",
+    "plot_batch_coupling",
+    "update_batch_coupling",
+    "VARIANT_COLORS",
+    "VARIANT_STYLES",
+    "VARIANT_ORDER",
+    "plot_test_accuracy",
+    "update_test_accuracy",
+    "plot_percentiles",
+    "update_percentiles",
+    "percentile_limits",
+    "plot_training_figure",
+    "update_training_figure",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -1018,3 +1035,478 @@ def update_train_eval(drawn, running_mean, running_var, y, highlight=0, status="
     drawn["status"].set_text(status)
     if title is not None:
         drawn["output_title"].set_text(title)
+
+
+# ---- notebooks 06 and 07: the backward pass, training with BN --------------
+
+#: BN's computational graph, node by node: name -> (x, y, label, forward formula, backward rule).
+#: The backward rule says what the node sends back to its inputs (Σ sums over the batch).
+BN_GRAPH_NODES = {
+    "z": (0.0, 1.0, "z", "input, (N, D)", "dz = dxmu + dmu / N"),
+    "mu": (2.75, 2.7, "mu", "mean(z)", "dz += dmu / N"),
+    "xmu": (5.5, 1.0, "xmu", "z − mu", "dz = dxmu\ndmu = −Σ dxmu"),
+    "sq": (5.5, -0.75, "sq", "xmu²", "dxmu += 2·xmu·dsq"),
+    "var": (8.25, -0.75, "var", "mean(sq)", "dsq = dvar / N"),
+    "std": (11.0, -0.75, "std", "√(var + ε)", "dvar = dstd / (2·std)"),
+    "inv_std": (13.75, -0.75, "inv_std", "1 / std", "dstd = −dinv_std / std²"),
+    "z_hat": (13.75, 1.0, "z_hat", "xmu · inv_std", "dxmu = dz_hat·inv_std\ndinv_std = Σ dz_hat·xmu"),
+    "gamma": (16.5, 2.7, "gamma", "scale, (D,)", "dgamma = Σ dy·z_hat"),
+    "beta": (19.25, 2.7, "beta", "shift, (D,)", "dbeta = Σ dy"),
+    "y": (17.9, 1.0, "y", "gamma·z_hat + beta", "dz_hat = dy·gamma"),
+}
+#: Edges of :data:`BN_GRAPH_NODES` (from, to), in forward order.
+BN_GRAPH_EDGES = [("z", "mu"), ("z", "xmu"), ("mu", "xmu"), ("xmu", "sq"), ("sq", "var"), ("var", "std"),
+                  ("std", "inv_std"), ("inv_std", "z_hat"), ("xmu", "z_hat"), ("z_hat", "y"),
+                  ("gamma", "y"), ("beta", "y")]
+
+
+def plot_bn_graph(ax=None, backward=True, highlight=()):
+    """BN's computational graph: one box per node, forward formula in black, backward rule in colour.
+
+    Parameters
+    ----------
+    ax : Axes, optional
+        Default: a new wide figure.
+    backward : bool, default True
+        Write each node's backward rule (what it sends back to its inputs)
+        under its forward formula.
+    highlight : iterable of str
+        Nodes drawn with a thicker, coloured border (e.g. ``("mu", "var")``,
+        the two nodes that couple the samples of a batch).
+
+    Returns
+    -------
+    drawn : dict
+        ``"fig"``, ``"ax"``, ``"boxes"`` (node name -> FancyBboxPatch),
+        ``"forward"`` and ``"backward"`` (node name -> Text) and ``"arrows"``
+        (list of FancyArrowPatch, in :data:`BN_GRAPH_EDGES` order).
+
+    Notes
+    -----
+    Forward, node by node: ``mu = mean(z)``, ``xmu = z - mu``, ``sq = xmu**2``,
+    ``var = mean(sq)``, ``std = sqrt(var + eps)``, ``inv_std = 1 / std``,
+    ``z_hat = xmu * inv_std``, ``y = gamma * z_hat + beta``. A node with two
+    outgoing edges (``z``, ``xmu``) adds up the gradients coming back along
+    both. :func:`bnlab.batchnorm_backward_graph` runs exactly these steps.
+
+    Introduced in ``notebooks/06_backward_pass.ipynb``.
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if ax is None:
+        fig, ax = new_figure(width=14.5, height=5.6)
+    else:
+        fig = ax.figure
+    highlight = set(highlight)
+    width, height = 2.5, 1.35
+    drawn = {"fig": fig, "ax": ax, "boxes": {}, "forward": {}, "backward": {}, "arrows": []}
+    with style():
+        for name, (x, y, label, formula, rule) in BN_GRAPH_NODES.items():
+            is_input = name in ("z", "gamma", "beta")
+            edge = PALETTE["vermillion"] if name in highlight else PALETTE["black"]
+            box = FancyBboxPatch((x - width / 2, y - height / 2), width, height,
+                                 boxstyle="round,pad=0.02,rounding_size=0.15",
+                                 facecolor="#EAF3FA" if is_input else "white", edgecolor=edge,
+                                 linewidth=3.0 if name in highlight else 1.4, zorder=2)
+            ax.add_patch(box)
+            drawn["boxes"][name] = box
+            top = y + (0.38 if backward else 0.15)
+            ax.text(x, top, label, ha="center", va="center", fontsize=12, fontweight="bold", zorder=3)
+            drawn["forward"][name] = ax.text(x, top - 0.32, formula, ha="center", va="center",
+                                             fontsize=10.5, zorder=3)
+            if backward:
+                drawn["backward"][name] = ax.text(x, y - 0.36, rule, ha="center", va="center",
+                                                  fontsize=9, color=PALETTE["vermillion"], zorder=3,
+                                                  linespacing=1.15)
+        for start, end in BN_GRAPH_EDGES:
+            arrow = FancyArrowPatch(posA=BN_GRAPH_NODES[start][:2], posB=BN_GRAPH_NODES[end][:2],
+                                    patchA=drawn["boxes"][start], patchB=drawn["boxes"][end],
+                                    arrowstyle="-|>", mutation_scale=16, linewidth=1.6,
+                                    color=PALETTE["blue"], zorder=1, shrinkA=2, shrinkB=2)
+            ax.add_patch(arrow)
+            drawn["arrows"].append(arrow)
+        ax.set_xlim(-1.4, 20.65)
+        ax.set_ylim(-1.55, 3.5)
+        ax.set_aspect("auto")
+        finish_axes(ax, "BN's computational graph: forward (blue arrows, black formulas) and "
+                        "backward (vermillion)" if backward else "BN's computational graph", "", "")
+        ax.set_axis_off()
+        ax.text(-1.2, -0.1, "Σ: sum over the N samples\nof the batch (per feature)", fontsize=10,
+                color=PALETTE["grey"], va="top")
+    return drawn
+
+
+def _lollipop_segments(values):
+    values = np.asarray(values, dtype=np.float64)
+    x = np.arange(values.shape[0], dtype=np.float64)
+    return np.stack([np.column_stack([x, np.zeros_like(values)]), np.column_stack([x, values])], axis=1)
+
+
+def _coupling_colors(n, sample):
+    return [PALETTE["vermillion"] if i == sample else PALETTE["blue"] for i in range(n)]
+
+
+#: Titles of the three panels of :func:`plot_batch_coupling` (``{feature}`` is filled in).
+COUPLING_TITLES = ("input z, feature {feature}", "output y = BN(z)", "gradient dL/dz")
+
+
+def _coupling_title(i, feature, subtitle):
+    title = COUPLING_TITLES[i].format(feature=feature)
+    return f"{title}\n{subtitle}" if subtitle else title
+
+
+def plot_batch_coupling(z, y, dz, z_ref, y_ref, dz_ref, sample=0, feature=0, axes=None,
+                        subtitles=("", "", "")):
+    """One feature of a batch before and after nudging one sample: its input, BN output and gradient.
+
+    Each panel is a lollipop chart with one stem per sample: the nudged
+    sample in vermillion, the others in blue, and the values before the
+    nudge as open black circles. A nudge of one sample's ``z`` moves the
+    batch mean and variance, so every sample's ``y`` and ``dL/dz`` move.
+
+    Parameters
+    ----------
+    z, y, dz : ndarray, shape (N,)
+        The feature's input, BN output and input gradient now.
+    z_ref, y_ref, dz_ref : ndarray, shape (N,)
+        The same before the nudge.
+    sample : int
+        The nudged sample (highlighted).
+    feature : int
+        Written in the first panel's title.
+    axes : sequence of 3 Axes, optional
+        Default: a new figure with three columns.
+    subtitles : tuple of 3 str
+        Second lines of the panels' titles (e.g. ``"Σ dz = 0"``).
+
+    Returns
+    -------
+    drawn : dict
+        ``"fig"``, ``"axes"``, and per panel (lists of 3): ``"stems"``
+        (LineCollection), ``"dots"`` and ``"refs"`` (PathCollection) and
+        ``"titles"`` (Text).
+
+    Introduced in ``notebooks/06_backward_pass.ipynb``.
+    """
+    from matplotlib.collections import LineCollection
+
+    if axes is None:
+        fig, axes = new_figure(3, width=13.5, height=4.3)
+    else:
+        fig = axes[0].figure
+    n = np.shape(z)[0]
+    colors = _coupling_colors(n, sample)
+    drawn = {"fig": fig, "axes": list(axes), "stems": [], "dots": [], "refs": [], "titles": []}
+    ylabels = ("z", "y", "dL/dz")
+    with style():
+        for i, (ax, now, ref, ylabel) in enumerate(zip(axes, (z, y, dz), (z_ref, y_ref, dz_ref), ylabels)):
+            stems = LineCollection(_lollipop_segments(now), colors=colors, linewidths=3.0, zorder=2)
+            ax.add_collection(stems)
+            x = np.arange(n)
+            dots = ax.scatter(x, now, c=colors, s=70, zorder=3)
+            refs = ax.scatter(x, ref, s=150, facecolors="none", edgecolors=PALETTE["black"],
+                              linewidths=1.5, zorder=4)
+            ax.axhline(0.0, color=PALETTE["grey"], linewidth=1.0, zorder=1)
+            ax.set_xlim(-0.6, n - 0.4)
+            ax.set_xticks(range(n))
+            ax.grid(False, axis="x")
+            ax.set_ylim(*padded_limits(np.concatenate([np.ravel(now), np.ravel(ref), [0.0]]), pad=0.35))
+            finish_axes(ax, _coupling_title(i, feature, subtitles[i] or " "), "sample", ylabel)
+            ax.yaxis.set_label_coords(-0.15, 0.5)  # room for wider tick labels when the limits change
+            drawn["stems"].append(stems)
+            drawn["dots"].append(dots)
+            drawn["refs"].append(refs)
+            drawn["titles"].append(ax.title)
+    return drawn
+
+
+def update_batch_coupling(drawn, z, y, dz, z_ref, y_ref, dz_ref, sample=0, feature=0, subtitles=("", "", "")):
+    """Update a :func:`plot_batch_coupling` figure in place.
+
+    Limits change only when the data leave them (or the batch size changed).
+    Returns True when some axes' limits changed.
+
+    Introduced in ``notebooks/06_backward_pass.ipynb``.
+    """
+    n = np.shape(z)[0]
+    colors = _coupling_colors(n, sample)
+    changed = False
+    x = np.arange(n, dtype=np.float64)
+    for i, (now, ref) in enumerate(((z, z_ref), (y, y_ref), (dz, dz_ref))):
+        ax = drawn["axes"][i]
+        drawn["stems"][i].set_segments(_lollipop_segments(now))
+        drawn["stems"][i].set_colors(colors)
+        drawn["dots"][i].set_offsets(np.column_stack([x, now]))
+        drawn["dots"][i].set_facecolors(colors)
+        drawn["refs"][i].set_offsets(np.column_stack([x, ref]))
+        if ax.get_xlim() != (-0.6, n - 0.4):
+            ax.set_xlim(-0.6, n - 0.4)
+            ax.set_xticks(range(n))
+            changed = True
+        changed |= fit_limits(ax, np.concatenate([np.ravel(now), np.ravel(ref), [0.0]]), pad=0.35, shrink=0.2)
+        drawn["titles"][i].set_text(_coupling_title(i, feature, subtitles[i] or " "))
+    return changed
+
+
+#: Colours and line styles of the training variants (keys are :mod:`bnlab.train`'s labels).
+VARIANT_COLORS = {"without BN": PALETTE["vermillion"], "with BN": PALETTE["blue"], "noisy BN": PALETTE["green"]}
+VARIANT_STYLES = {"without BN": "--", "with BN": "-", "noisy BN": "-."}
+#: Panel order of :func:`plot_training_figure`.
+VARIANT_ORDER = ("without BN", "with BN", "noisy BN")
+
+
+def _history_label(label, history):
+    return getattr(history, "label", label)
+
+
+def plot_test_accuracy(histories, ax=None, title="(a) test accuracy"):
+    """Figure 1(a) of the BN paper: test accuracy against training steps, one line per run.
+
+    Parameters
+    ----------
+    histories : dict of str to History
+        From :func:`bnlab.train.compare` (keys ``"without BN"``, ``"with BN"``,
+        ``"noisy BN"``); each needs ``steps`` (E,), ``test_accuracy`` (E,)
+        in [0, 1], ``diverged`` and ``diverged_at``.
+    ax : Axes, optional
+    title : str
+
+    Returns
+    -------
+    drawn : dict
+        ``"fig"``, ``"ax"``, ``"lines"`` (label -> Line2D, accuracy in
+        percent), ``"diverged"`` (label -> Line2D marker ``x`` at the step a
+        diverged run stopped, hidden otherwise), ``"legend"``.
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+    if ax is None:
+        fig, ax = new_figure(width=6.0, height=4.0)
+    else:
+        fig = ax.figure
+    drawn = {"fig": fig, "ax": ax, "lines": {}, "diverged": {}}
+    labels = [label for label in VARIANT_ORDER if label in histories] + \
+             [label for label in histories if label not in VARIANT_ORDER]
+    with style():
+        for i, label in enumerate(labels):
+            colour = VARIANT_COLORS.get(label, FEATURE_COLORS[i % len(FEATURE_COLORS)])
+            (line,) = ax.plot([], [], color=colour, linestyle=VARIANT_STYLES.get(label, "-"), label=label)
+            (cross,) = ax.plot([], [], linestyle="none", marker="x", markersize=12, markeredgewidth=3,
+                               color=colour)
+            drawn["lines"][label], drawn["diverged"][label] = line, cross
+        ax.axhline(10.0, color=PALETTE["grey"], linewidth=1.0, linestyle=":", zorder=1)
+        ax.text(0.99, 11.0, "chance", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                fontsize=10, color=PALETTE["grey"])
+        ax.set_ylim(0, 101)
+        finish_axes(ax, title, "training step", "test accuracy (%)")
+        drawn["legend"] = None
+    update_test_accuracy(drawn, histories)
+    return drawn
+
+
+def update_test_accuracy(drawn, histories):
+    """Set the lines of a :func:`plot_test_accuracy` panel from ``histories`` (missing runs are hidden).
+
+    Returns True when the x limits or the legend changed (the legend lists the runs shown).
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+    ax = drawn["ax"]
+    last = 0
+    for label, line in drawn["lines"].items():
+        cross = drawn["diverged"][label]
+        history = histories.get(label)
+        if history is None:
+            line.set_data([], [])
+            line.set_visible(False)
+            cross.set_visible(False)
+            continue
+        steps = np.asarray(history.steps, dtype=np.float64)
+        accuracy = 100.0 * np.asarray(history.test_accuracy, dtype=np.float64)
+        line.set_data(steps, accuracy)
+        line.set_visible(True)
+        if history.diverged:
+            y = accuracy[-1] if accuracy.size else 10.0
+            cross.set_data([history.diverged_at], [y])
+            cross.set_visible(True)
+            last = max(last, history.diverged_at)
+        else:
+            cross.set_visible(False)
+        last = max(last, int(history.config["steps"]) if hasattr(history, "config") else
+                   (int(steps[-1]) if steps.size else 0))
+    changed = False
+    shown = [label for label, line in drawn["lines"].items() if line.get_visible()]
+    if shown != drawn.get("shown"):
+        drawn["shown"] = shown
+        if shown:
+            with style():
+                drawn["legend"] = ax.legend(handles=[drawn["lines"][label] for label in shown], loc="lower right",
+                                            framealpha=0.85)
+        changed = True
+    limits = (0.0, float(max(last, 1)))
+    if ax.get_xlim() != limits:
+        ax.set_xlim(*limits)
+        changed = True
+    return changed
+
+
+def plot_percentiles(history, ax=None, title=None, ylim=None, legend=True):
+    """Figure 1(b, c) of the BN paper: the 15th, 50th and 85th percentiles of one sigmoid's input over training.
+
+    Parameters
+    ----------
+    history : History or None
+        From :func:`bnlab.train.run_experiment`: ``steps`` (E,) and
+        ``percentiles`` (E, 3). None draws an empty panel saying "not run".
+    ax : Axes, optional
+    title : str, optional
+        Default: the run's label, e.g. ``"without BN: input to one sigmoid"``.
+    ylim : (float, float), optional
+        Default: around the data (pass the same limits to panels that are compared).
+    legend : bool, default True
+
+    Returns
+    -------
+    drawn : dict
+        ``"fig"``, ``"ax"``, ``"lines"`` (three Line2D: 15th, 50th, 85th),
+        ``"title"`` (Text), ``"note"`` (Text, "not run" or a divergence note).
+
+    Notes
+    -----
+    Without BN the percentiles drift as the earlier layers learn (the
+    "internal covariate shift" of the paper); with BN they settle quickly.
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+    if ax is None:
+        fig, ax = new_figure(width=6.0, height=4.0)
+    else:
+        fig = ax.figure
+    label = history.label if history is not None else "not run"
+    colour = VARIANT_COLORS.get(label, PALETTE["black"])
+    drawn = {"fig": fig, "ax": ax, "lines": []}
+    with style():
+        for level, width, dash in zip((15, 50, 85), (1.6, 2.8, 1.6), ("--", "-", "--")):
+            (line,) = ax.plot([], [], color=colour, linewidth=width, linestyle=dash, label=f"{level}th")
+            drawn["lines"].append(line)
+        finish_axes(ax, title or _percentile_title(history), "training step",
+                    "value (15th, 50th, 85th pct)", legend=legend)
+        drawn["title"] = ax.title
+        drawn["note"] = ax.text(0.5, 0.5, "", transform=ax.transAxes, ha="center", va="center", fontsize=12,
+                                color=PALETTE["vermillion"], zorder=5)
+    update_percentiles(drawn, history, title=title, ylim=ylim)
+    return drawn
+
+
+def _percentile_title(history, prefix=""):
+    if history is None:
+        return f"{prefix}not run"
+    activation = history.config.get("activation", "sigmoid")
+    return f"{prefix}{history.label}: input to one {activation}"
+
+
+def percentile_limits(histories, pad=0.1):
+    """Common y limits for the percentile panels of ``histories`` (so they can be compared).
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+    values = [np.ravel(h.percentiles) for h in histories.values() if h is not None and len(h.percentiles)]
+    values = [v[np.isfinite(v)] for v in values]
+    values = [v for v in values if v.size]
+    if not values:
+        return (-1.0, 1.0)
+    return padded_limits(np.concatenate(values), pad=pad)
+
+
+def update_percentiles(drawn, history, title=None, ylim=None, prefix=""):
+    """Set a :func:`plot_percentiles` panel from ``history`` (None: empty, "not run").
+
+    Returns True when the axes' limits changed.
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+    ax = drawn["ax"]
+    before = (ax.get_xlim(), ax.get_ylim())
+    if history is None:
+        for line in drawn["lines"]:
+            line.set_data([], [])
+        drawn["note"].set_text("not run")
+    else:
+        steps = np.asarray(history.steps, dtype=np.float64)
+        colour = VARIANT_COLORS.get(history.label, PALETTE["black"])
+        for line, column in zip(drawn["lines"], np.asarray(history.percentiles, dtype=np.float64).T):
+            line.set_data(steps, column)
+            line.set_color(colour)
+        drawn["note"].set_text(f"diverged at step {history.diverged_at}" if history.diverged else "")
+        ax.set_xlim(0.0, float(max(history.config["steps"], 1)))
+    drawn["title"].set_text(title or _percentile_title(history, prefix))
+    if ylim is None:
+        ylim = percentile_limits({"run": history})
+    ax.set_ylim(*ylim)
+    return before != (ax.get_xlim(), ax.get_ylim())
+
+
+def plot_training_figure(histories, labels=None):
+    """The BN paper's Figure 1 for ``histories``: (a) test accuracy, then one percentile panel per run.
+
+    Parameters
+    ----------
+    histories : dict of str to History
+        From :func:`bnlab.train.compare`.
+    labels : sequence of str, optional
+        The runs that get a percentile panel, in order (default: those in
+        ``histories``); a label without a history gets an empty "not run"
+        panel (an explorer fills it later with :func:`update_training_figure`).
+
+    Returns
+    -------
+    drawn : dict
+        ``"fig"``, ``"axes"``, ``"accuracy"`` (from :func:`plot_test_accuracy`)
+        and ``"percentiles"`` (label -> dict from :func:`plot_percentiles`).
+        The percentile panels share their y limits.
+
+    Notes
+    -----
+    One row for up to three panels, a 2 x 2 grid for four.
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+    labels = list(histories) if labels is None else list(labels)
+    panels = 1 + len(labels)
+    if panels == 4:
+        fig, axes = new_figure(2, nrows=2, width=11.5, height=3.9)
+    else:
+        fig, axes = new_figure(panels, width=5.2 * panels, height=4.2)
+    axes = list(np.ravel(axes))
+    drawn = {"fig": fig, "axes": axes, "labels": labels}
+    drawn["accuracy"] = plot_test_accuracy({label: histories.get(label) for label in labels}
+                                           if labels else histories, ax=axes[0])
+    drawn["percentiles"] = {}
+    ylim = percentile_limits({label: histories.get(label) for label in labels})
+    for i, (label, ax) in enumerate(zip(labels, axes[1:])):
+        history = histories.get(label)
+        prefix = f"({'bcd'[i]}) "
+        drawn["percentiles"][label] = plot_percentiles(history, ax=ax, ylim=ylim,
+                                                       title=_percentile_title(history, prefix)
+                                                       if history is not None else f"{prefix}{label}: not run",
+                                                       legend=i == 0)
+    return drawn
+
+
+def update_training_figure(drawn, histories):
+    """Refresh a :func:`plot_training_figure` figure with new runs (a label without a run: "not run").
+
+    Returns True when some axes' limits changed.
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+    changed = update_test_accuracy(drawn["accuracy"], histories)
+    labels = drawn["labels"]
+    ylim = percentile_limits({label: histories.get(label) for label in labels})
+    for i, label in enumerate(labels):
+        history = histories.get(label)
+        prefix = f"({'bcd'[i]}) "
+        changed |= update_percentiles(drawn["percentiles"][label], history, ylim=ylim,
+                                      title=None if history is not None else f"{prefix}{label}: not run",
+                                      prefix=prefix)
+    return changed

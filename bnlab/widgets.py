@@ -1131,3 +1131,422 @@ class TrainEvalExplorer(Explorer):
         mode = "training" if self.training else "evaluation"
         update_train_eval(self.drawn, self.running_mean, self.running_var, self.y, status=status,
                           title=f"output in {mode} mode, N = {self.y.shape[0]}")
+
+
+# ---- notebooks 06 and 07: the backward pass, training with BN --------------
+
+__all__ += ["BatchCouplingExplorer", "TrainingExplorer"]  # notebooks 06 and 07
+
+
+def _n06_cell(value, digits=4):
+    return f"{value + 0.0:.{digits}f}"
+
+
+class BatchCouplingExplorer(Explorer):
+    """Nudge one sample of a batch and watch every sample's BN output and gradient move.
+
+    BN normalizes with the batch's own mean and variance, so each sample's
+    output depends on all the others. The loss is ``L = sum(dy * y)`` with a
+    fixed random upstream gradient ``dy`` (seeded), so ``dL/dz`` is BN's input
+    gradient for that ``dy``. Three panels show one feature: the input ``z``,
+    the output ``y`` and the gradient ``dL/dz`` of every sample, now (stems)
+    and before the nudge (open circles). A second slider adds the same ``c``
+    to every sample of the feature: nothing after BN moves, because the
+    gradient has no component along that direction (``sum(dz) = 0``).
+
+    Parameters
+    ----------
+    z : ndarray, shape (N, D), optional
+        Default: the seed batch, in float64. At most 16 samples.
+    gamma, beta : ndarray, shape (D,), optional
+        Default: the seed's when D == 3, else ones and zeros.
+    seed : int, default 0
+        Seeds the upstream gradient ``dy`` (redrawn when the batch's shape changes).
+
+    Controls
+    --------
+    sample_slider : IntSlider
+        The nudged sample.
+    feature_slider : IntSlider
+        The feature shown (and nudged).
+    nudge_slider : FloatSlider, -3 to 3
+        ``delta``, added to ``z[sample, feature]``.
+    shift_slider : FloatSlider, -5 to 5
+        ``c``, added to every sample of the feature.
+    batch_text : Textarea
+        The batch, one sample per line (numbers only).
+
+    Attributes (after each update)
+    ------------------------------
+    z : ndarray, shape (N, D)
+        The batch before any change.
+    z_now : ndarray, shape (N, D)
+        After the shift and the nudge.
+    dy : ndarray, shape (N, D)
+        The fixed upstream gradient.
+    y_ref, dz_ref, y, dz, z_hat : ndarray, shape (N, D)
+        BN's output and input gradient before (``_ref``) and after the change;
+        ``z_hat`` of ``z_now``.
+    sample, feature : int
+    nudge, shift : float
+    loss_ref, loss : float
+        ``sum(dy * y)`` before and after.
+    predicted_change : float
+        ``dz_ref[sample, feature] * nudge``: the gradient's first-order
+        prediction of ``loss - loss_ref``.
+    max_other_change : float
+        Largest ``|y - y_ref|`` among the other samples of the feature.
+    sum_dz, sum_dz_z_hat : ndarray, shape (D,)
+        ``sum(dz)`` and ``sum(dz * z_hat)`` over the batch: both 0.
+    eps : float
+        1e-5 (the seed's).
+
+    Introduced in ``notebooks/06_backward_pass.ipynb``.
+    """
+
+    title = "Batch coupling: nudge one sample, watch every sample move"
+    MAX_SAMPLES = 16
+
+    def __init__(self, z=None, gamma=None, beta=None, seed=0):
+        super().__init__()
+        from .data import SEED_EPS, seed_batch
+        from .plots import plot_batch_coupling
+
+        seed_b = seed_batch()
+        z = seed_b.z.astype(np.float64) if z is None else np.asarray(z, dtype=np.float64)
+        self._gamma = None if gamma is None else np.asarray(gamma, dtype=np.float64)
+        self._beta = None if beta is None else np.asarray(beta, dtype=np.float64)
+        self._seed_gamma = seed_b.gamma.astype(np.float64)
+        self._seed_beta = seed_b.beta.astype(np.float64)
+        self._dy_seed = seed
+        self._dy = None
+        self._syncing = False
+        self.eps = SEED_EPS
+        style = {"description_width": "initial"}
+        wide = widgets.Layout(width="400px")
+        self.sample_slider = widgets.IntSlider(value=1, min=0, max=max(z.shape[0] - 1, 1),
+                                               description="nudged sample", style=style, layout=wide)
+        self.feature_slider = widgets.IntSlider(value=0, min=0, max=max(np.atleast_2d(z).shape[1] - 1, 0),
+                                                description="feature", style=style, layout=wide)
+        self.nudge_slider = widgets.FloatSlider(value=1.0, min=-3.0, max=3.0, step=0.05,
+                                                description="nudge δ (that sample only)", style=style,
+                                                layout=wide)
+        self.shift_slider = widgets.FloatSlider(value=0.0, min=-5.0, max=5.0, step=0.1,
+                                                description="shift c (every sample)", style=style, layout=wide)
+        self.batch_text = widgets.Textarea(value=format_batch(z), description="batch z (one sample per line)",
+                                           continuous_update=False, rows=5, style=style,
+                                           layout=widgets.Layout(width="380px"))
+        self.table = widgets.HTML()
+        state = self.compute()  # the initial batch must be valid
+        for key, value in state.items():
+            setattr(self, key, value)
+        j = self.feature
+        self.drawn = plot_batch_coupling(self.z_now[:, j], self.y[:, j], self.dz[:, j], self.z[:, j],
+                                         self.y_ref[:, j], self.dz_ref[:, j], sample=self.sample, feature=j)
+        d = self.drawn
+        self.set_renderer(d["fig"], [*d["stems"], *d["dots"], *d["refs"], *d["titles"]])
+        self.draw()
+        self.render()
+        _drop_layout_engine(self.fig)
+        self.observe(self.sample_slider, self.feature_slider, self.nudge_slider, self.shift_slider,
+                     self.batch_text)
+        controls = widgets.HBox([
+            widgets.VBox([self.sample_slider, self.feature_slider, self.nudge_slider, self.shift_slider]),
+            self.batch_text,
+        ])
+        self.widget = self.layout(controls, extra=(self.table,))
+
+    def _on_change(self, _change=None):
+        if not self._syncing:  # slider ranges adjusted by compute() must not re-enter it
+            self.update()
+
+    def _upstream(self, shape):
+        if self._dy is None or self._dy.shape != shape:
+            self._dy = np.random.default_rng(self._dy_seed).standard_normal(shape)
+        return self._dy
+
+    def _sync_sliders(self, n, d, sample, feature):
+        self._syncing = True
+        try:
+            for slider, top, value in ((self.sample_slider, n - 1, sample), (self.feature_slider, d - 1, feature)):
+                if slider.max != top:
+                    if slider.value > top:
+                        slider.value = value
+                    slider.max = top
+                if slider.value != value:
+                    slider.value = value
+        finally:
+            self._syncing = False
+
+    def compute(self):
+        from .core import batchnorm_backward, batchnorm_forward
+
+        z = parse_batch(self.batch_text.value)
+        n, d = z.shape
+        if n > self.MAX_SAMPLES:
+            raise ValueError(f"the batch has {n} samples; this explorer draws at most {self.MAX_SAMPLES}")
+        sample = min(int(self.sample_slider.value), n - 1)
+        feature = min(int(self.feature_slider.value), d - 1)
+        gamma = self._gamma if self._gamma is not None and self._gamma.shape == (d,) else (
+            self._seed_gamma if d == self._seed_gamma.shape[0] else np.ones(d))
+        beta = self._beta if self._beta is not None and self._beta.shape == (d,) else (
+            self._seed_beta if d == self._seed_beta.shape[0] else np.zeros(d))
+        nudge = float(self.nudge_slider.value)
+        shift = float(self.shift_slider.value)
+        dy = self._upstream((n, d))
+        y_ref, cache_ref = batchnorm_forward(z, gamma, beta, eps=self.eps)
+        dz_ref, _, _ = batchnorm_backward(dy, cache_ref)
+        z_now = z.copy()
+        z_now[:, feature] += shift
+        z_now[sample, feature] += nudge
+        y, cache = batchnorm_forward(z_now, gamma, beta, eps=self.eps)
+        dz, _, _ = batchnorm_backward(dy, cache)
+        others = np.arange(n) != sample
+        self._sync_sliders(n, d, sample, feature)
+        return {
+            "z": z, "z_now": z_now, "gamma": gamma, "beta": beta, "dy": dy,
+            "y_ref": y_ref, "dz_ref": dz_ref, "y": y, "dz": dz, "z_hat": cache["z_hat"].copy(),
+            "sample": sample, "feature": feature, "nudge": nudge, "shift": shift,
+            "loss_ref": float(np.sum(dy * y_ref)), "loss": float(np.sum(dy * y)),
+            "predicted_change": float(dz_ref[sample, feature] * nudge),
+            "max_other_change": float(np.max(np.abs(y[others, feature] - y_ref[others, feature]))),
+            "sum_dz": dz.sum(axis=0), "sum_dz_z_hat": (dz * cache["z_hat"]).sum(axis=0),
+        }
+
+    def draw(self):
+        from .plots import update_batch_coupling
+
+        j, k = self.feature, self.sample
+        subtitles = (
+            f"δ = {self.nudge + 0.0:+.2f} on sample {k}, c = {self.shift + 0.0:+.1f}",
+            f"others moved by ≤ {self.max_other_change:.3f}",
+            f"Σ dz = {self.sum_dz[j] + 0.0:.0e},  Σ dz·ẑ = {self.sum_dz_z_hat[j] + 0.0:.0e}",
+        )
+        update_batch_coupling(self.drawn, self.z_now[:, j], self.y[:, j], self.dz[:, j], self.z[:, j],
+                              self.y_ref[:, j], self.dz_ref[:, j], sample=k, feature=j, subtitles=subtitles)
+        self.table.value = self._table_html()
+
+    def _table_html(self):
+        j, k = self.feature, self.sample
+        head = ("<tr><th>sample</th><th>z before</th><th>z now</th><th>y before</th><th>y now</th>"
+                "<th>dL/dz before</th><th>dL/dz now</th></tr>")
+        rows = []
+        for i in range(self.z.shape[0]):
+            mark = " style='color:#D55E00;font-weight:bold'" if i == k else ""
+            cells = (self.z[i, j], self.z_now[i, j], self.y_ref[i, j], self.y[i, j], self.dz_ref[i, j],
+                     self.dz[i, j])
+            rows.append(f"<tr{mark}><td>{i}</td>" + "".join(f"<td>{_n06_cell(v)}</td>" for v in cells)
+                        + "</tr>")
+        change = self.loss - self.loss_ref
+        foot = (f"<p>Loss L = Σ dy·y = {self.loss + 0.0:.4f} (before: {self.loss_ref + 0.0:.4f}, change "
+                f"{change + 0.0:+.4f}); the gradient predicts dL/dz[{k}, {j}] · δ = "
+                f"{self.predicted_change + 0.0:+.4f} for the nudge (first order) and 0 for the shift.</p>")
+        return ("<table style='border-collapse:collapse;font-size:1.0em;text-align:right' cellpadding='3'>"
+                f"{head}{''.join(rows)}</table>{foot}")
+
+
+class TrainingExplorer(Explorer):
+    """Train the BN paper's MLP on the digits with your settings, with and without BN.
+
+    Sliders and switches only change the settings (a training run takes
+    about a second); the Run button, or :meth:`update`, trains and redraws.
+    While it trains, a progress bar moves. The figure is the paper's
+    Figure 1: (a) test accuracy against steps, (b, c, d) the 15th, 50th and
+    85th percentiles of one last-hidden-layer unit's input to its
+    nonlinearity, without BN, with BN and with noisy BN (Santurkar et al.
+    2018). Bad settings (a batch of one with BN, noisy BN without BN) show a
+    message and keep the last result; a run that blows up is marked
+    "diverged" (not an error).
+
+    Parameters
+    ----------
+    steps : int, default 1000
+        Initial value of the steps slider.
+    run : bool, default True
+        Train once with the default settings when constructed (about 1 s).
+    data : DigitsSplit, optional
+        Default ``bnlab.datasets.load_digits_split(0)``.
+
+    Controls
+    --------
+    learning_rate_slider : FloatLogSlider, 0.001 to 10 (default 0.5)
+    init_scale_slider : FloatLogSlider, 0.001 to 10 (default 0.1): std of the initial weights
+    batch_size_slider : IntSlider, 1 to 256 (default 60)
+    steps_slider : IntSlider, 100 to 3000 (default 1000)
+    seed_slider : IntSlider, 0 to 9
+    activation : ToggleButtons, ``"sigmoid"`` or ``"relu"``
+    bn_mode : ToggleButtons, ``"compare"`` (without and with BN), ``"off"``, ``"on"``
+    noisy_bn : Checkbox
+        Also train with noisy BN (needs BN: not with ``"off"``).
+    run_button : Button
+    progress : IntProgress
+        Steps done over all runs.
+
+    Attributes (after each run)
+    ---------------------------
+    histories : dict of str to History
+        ``"without BN"``, ``"with BN"``, ``"noisy BN"`` (those that ran).
+    settings : dict
+        The :func:`bnlab.train.run_experiment` arguments used.
+    final_accuracy : dict of str to float
+        Test accuracy at the last step (NaN for a diverged run).
+    last_run_seconds : float
+    runs : int
+        How many runs (button presses) succeeded.
+    pending : bool
+        True when the controls changed since the last run.
+
+    Introduced in ``notebooks/07_training_with_bn.ipynb``.
+    """
+
+    title = "Train the paper's network on the digits, with and without BN"
+
+    def __init__(self, steps=1000, run=True, data=None):
+        super().__init__()
+        from .datasets import load_digits_split
+        from .plots import VARIANT_ORDER, plot_training_figure
+
+        self._data = load_digits_split(0) if data is None else data
+        style = {"description_width": "initial"}
+        wide = widgets.Layout(width="380px")
+        self.learning_rate_slider = widgets.FloatLogSlider(
+            value=0.5, base=10, min=-3, max=1, step=0.05, readout_format=".3g", description="learning rate",
+            style=style, layout=wide)
+        self.init_scale_slider = widgets.FloatLogSlider(
+            value=0.1, base=10, min=-3, max=1, step=0.05, readout_format=".3g",
+            description="initial weight std", style=style, layout=wide)
+        self.batch_size_slider = widgets.IntSlider(value=60, min=1, max=256, description="batch size",
+                                                   style=style, layout=wide)
+        self.steps_slider = widgets.IntSlider(value=steps, min=100, max=3000, step=100, description="steps",
+                                              style=style, layout=wide)
+        self.seed_slider = widgets.IntSlider(value=0, min=0, max=9, description="seed", style=style,
+                                             layout=wide)
+        self.activation = widgets.ToggleButtons(options=[("sigmoid", "sigmoid"), ("ReLU", "relu")],
+                                                value="sigmoid", description="nonlinearity", style=style)
+        self.bn_mode = widgets.ToggleButtons(
+            options=[("compare: without and with BN", "compare"), ("BN off", "off"), ("BN on", "on")],
+            value="compare", description="batch norm", style=style)
+        self.noisy_bn = widgets.Checkbox(value=False, description="also noisy BN (Santurkar et al. 2018)",
+                                         style=style, indent=False)
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play",
+                                         tooltip="train with these settings")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="training", style=style)
+        self.summary = widgets.HTML()
+        self.histories, self.final_accuracy, self.settings = {}, {}, self.read_settings()
+        self.last_run_seconds, self.runs, self.pending = 0.0, 0, False
+        self.drawn = plot_training_figure({}, labels=VARIANT_ORDER)
+        self.set_renderer(self.drawn["fig"], [])  # every run redraws everything (and re-lays out)
+        self.observe(self.learning_rate_slider, self.init_scale_slider, self.batch_size_slider,
+                     self.steps_slider, self.seed_slider, self.activation, self.bn_mode, self.noisy_bn)
+        self.run_button.on_click(lambda _button: self.update())
+        if not (run and self.update()):
+            self.draw()
+            self.render()
+        controls = widgets.VBox([
+            widgets.HBox([widgets.VBox([self.learning_rate_slider, self.init_scale_slider,
+                                        self.batch_size_slider]),
+                          widgets.VBox([self.steps_slider, self.seed_slider, self.activation])]),
+            widgets.HBox([self.bn_mode, self.noisy_bn]),
+            widgets.HBox([self.run_button, self.progress]),
+        ])
+        self.widget = self.layout(controls, extra=(self.summary,))
+
+    def read_settings(self):
+        """The run_experiment arguments the controls describe (no BN choice)."""
+        steps = int(self.steps_slider.value)
+        return {"learning_rate": float(self.learning_rate_slider.value),
+                "init_scale": float(self.init_scale_slider.value),
+                "batch_size": int(self.batch_size_slider.value), "steps": steps,
+                "eval_every": max(10, steps // 40), "seed": int(self.seed_slider.value),
+                "activation": self.activation.value}
+
+    def variants(self):
+        """The runs the controls ask for: list of (label, batch_norm, noisy_bn), BN runs first."""
+        from .train import LABEL_NOISY_BN, LABEL_WITH_BN, LABEL_WITHOUT_BN
+
+        mode, noisy = self.bn_mode.value, bool(self.noisy_bn.value)
+        if noisy and mode == "off":
+            raise ValueError("noisy BN adds noise after the BN layers, so it needs BN: "
+                             "choose 'BN on' or 'compare', or untick noisy BN")
+        runs = []
+        if mode in ("compare", "on"):
+            runs.append((LABEL_WITH_BN, True, False))
+        if noisy:
+            runs.append((LABEL_NOISY_BN, True, True))
+        if mode in ("compare", "off"):
+            runs.append((LABEL_WITHOUT_BN, False, False))
+        return runs
+
+    def _on_change(self, _change=None):
+        self.pending = True
+        self.message.value = _message_html("Settings changed: press Run to train with them "
+                                           "(the figure still shows the last run).", "info")
+
+    def update(self):
+        """Train with the current settings and redraw (what the Run button does). Returns True on success."""
+        self.run_button.disabled = True
+        try:
+            ok = super().update()
+        finally:
+            self.run_button.disabled = False
+        self.progress.bar_style = "success" if ok else "danger"
+        if not ok:
+            self.progress.value = 0
+        return ok
+
+    def compute(self):
+        import time
+
+        from .train import run_experiment
+
+        settings = self.read_settings()
+        runs = self.variants()
+        steps = settings["steps"]
+        self.progress.bar_style = ""
+        self.progress.max = len(runs) * steps
+        self.progress.value = 0
+        start = time.perf_counter()
+        histories = {}
+        for i, (label, batch_norm, noisy) in enumerate(runs):
+            def progress(step, _total, offset=i * steps):
+                self.progress.value = offset + step
+            # a bad setting (batch size 1 with BN, ...) raises ValueError before any training
+            histories[label] = run_experiment(batch_norm=batch_norm, noisy_bn=noisy, data=self._data,
+                                              progress=progress, **settings)
+        return {"histories": histories, "settings": settings, "pending": False, "runs": self.runs + 1,
+                "final_accuracy": {label: h.final_test_accuracy for label, h in histories.items()},
+                "last_run_seconds": time.perf_counter() - start}
+
+    def draw(self):
+        from .plots import update_training_figure
+
+        update_training_figure(self.drawn, self.histories)
+        self.summary.value = self._summary_html()
+
+    def render(self, full=True):
+        # a run changes ticks and legends: lay the figure out again, then draw it whole
+        self.fig.set_layout_engine("constrained")
+        super().render(full=True)
+
+    def _summary_html(self):
+        from .plots import VARIANT_ORDER
+
+        if not self.histories:
+            return "<p>No run yet: press Run.</p>"
+        steps = self.settings["steps"]
+        head = ("<tr><th style='text-align:left'>run</th><th>test accuracy at step 500</th>"
+                f"<th>at step {steps}</th><th style='text-align:left'>note</th></tr>")
+        rows = []
+        for label in VARIANT_ORDER:
+            history = self.histories.get(label)
+            if history is None:
+                continue
+            at_500 = history.accuracy_at(500) if steps >= 500 else float("nan")
+            note = (f"diverged at step {history.diverged_at}" if history.diverged else
+                    "stuck at chance" if history.final_test_accuracy < 0.15 else "")
+            cells = [f"{100 * value:.1f} %" if np.isfinite(value) else "–"
+                     for value in (at_500, history.final_test_accuracy)]
+            rows.append(f"<tr><td style='text-align:left'>{label}</td><td>{cells[0]}</td><td>{cells[1]}</td>"
+                        f"<td style='text-align:left'>{note}</td></tr>")
+        return ("<table style='border-collapse:collapse;font-size:1.05em;text-align:right' cellpadding='4'>"
+                f"{head}{''.join(rows)}</table>")
