@@ -109,10 +109,11 @@ def compare_arrays(feedback, name, got, expected, rtol=1e-5, atol=1e-6, hint="")
         feedback.fail(f"{name} has shape {got.shape}, expected {expected.shape}", hint)
         return False
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
-        worst = np.unravel_index(np.argmax(np.abs(got - expected)), got.shape) if got.ndim else ()
+        worst = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(got - expected)), got.shape))
+        where = "" if not worst else f"at index {worst if len(worst) != 1 else worst[0]}: "
         feedback.fail(
-            f"{name} differs from the expected values (at index {worst if len(worst) != 1 else worst[0]}: "
-            f"got {got[worst] + 0.0:.6g}, expected {expected[worst] + 0.0:.6g})",
+            f"{name} differs from the expected value{'s' if worst else ''} "
+            f"({where}got {got[worst] + 0.0:.6g}, expected {expected[worst] + 0.0:.6g})",
             hint,
         )
         return False
