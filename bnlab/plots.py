@@ -1220,11 +1220,15 @@ def plot_batch_coupling(z, y, dz, z_ref, y_ref, dz_ref, sample=0, feature=0, axe
     return drawn
 
 
-def update_batch_coupling(drawn, z, y, dz, z_ref, y_ref, dz_ref, sample=0, feature=0, subtitles=("", "", "")):
+def update_batch_coupling(drawn, z, y, dz, z_ref, y_ref, dz_ref, sample=0, feature=0, subtitles=("", "", ""),
+                          fit=None):
     """Update a :func:`plot_batch_coupling` figure in place.
 
     Limits change only when the data leave them (or the batch size changed).
-    Returns True when some axes' limits changed.
+    ``fit``, a tuple of three arrays of any shape, gives more values each
+    panel's limits must hold (e.g. every feature's, so that switching the
+    feature keeps the limits and the redraw fast). Returns True when some
+    axes' limits changed.
 
     Introduced in ``notebooks/06_backward_pass.ipynb``.
     """
@@ -1243,7 +1247,9 @@ def update_batch_coupling(drawn, z, y, dz, z_ref, y_ref, dz_ref, sample=0, featu
             ax.set_xlim(-0.6, n - 0.4)
             ax.set_xticks(range(n))
             changed = True
-        changed |= fit_limits(ax, np.concatenate([np.ravel(now), np.ravel(ref), [0.0]]), pad=0.35, shrink=0.2)
+        extra = np.ravel(fit[i]) if fit is not None else np.empty(0)
+        changed |= fit_limits(ax, np.concatenate([np.ravel(now), np.ravel(ref), extra, [0.0]]), pad=0.35,
+                              shrink=0.2)
         drawn["titles"][i].set_text(_coupling_title(i, feature, subtitles[i] or " "))
     return changed
 
@@ -1340,8 +1346,8 @@ def update_test_accuracy(drawn, histories):
         drawn["shown"] = shown
         if shown:
             with style():
-                drawn["legend"] = ax.legend(handles=[drawn["lines"][label] for label in shown], loc="lower right",
-                                            framealpha=0.85)
+                handles = [drawn["lines"][label] for label in shown]
+                drawn["legend"] = ax.legend(handles=handles, loc="center right", framealpha=0.85)
         changed = True
     limits = (0.0, float(max(last, 1)))
     if ax.get_xlim() != limits:

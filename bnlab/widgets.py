@@ -1323,7 +1323,8 @@ class BatchCouplingExplorer(Explorer):
             f"Σ dz = {self.sum_dz[j] + 0.0:.0e},  Σ dz·ẑ = {self.sum_dz_z_hat[j] + 0.0:.0e}",
         )
         update_batch_coupling(self.drawn, self.z_now[:, j], self.y[:, j], self.dz[:, j], self.z[:, j],
-                              self.y_ref[:, j], self.dz_ref[:, j], sample=k, feature=j, subtitles=subtitles)
+                              self.y_ref[:, j], self.dz_ref[:, j], sample=k, feature=j, subtitles=subtitles,
+                              fit=(self.z, self.y_ref, self.dz_ref))  # every feature: limits stay on a switch
         self.table.value = self._table_html()
 
     def _table_html(self):
@@ -1369,7 +1370,7 @@ class TrainingExplorer(Explorer):
 
     Controls
     --------
-    learning_rate_slider : FloatLogSlider, 0.001 to 10 (default 0.5)
+    learning_rate_slider : FloatLogSlider, 2**-10 to 8 (default 0.5)
     init_scale_slider : FloatLogSlider, 0.001 to 10 (default 0.1): std of the initial weights
     batch_size_slider : IntSlider, 1 to 256 (default 60)
     steps_slider : IntSlider, 100 to 3000 (default 1000)
@@ -1409,8 +1410,9 @@ class TrainingExplorer(Explorer):
         self._data = load_digits_split(0) if data is None else data
         style = {"description_width": "initial"}
         wide = widgets.Layout(width="380px")
+        # base 2 puts 0.5 on the slider's grid (the browser snaps a value to the grid on display)
         self.learning_rate_slider = widgets.FloatLogSlider(
-            value=0.5, base=10, min=-3, max=1, step=0.05, readout_format=".3g", description="learning rate",
+            value=0.5, base=2, min=-10, max=3, step=0.25, readout_format=".3g", description="learning rate",
             style=style, layout=wide)
         self.init_scale_slider = widgets.FloatLogSlider(
             value=0.1, base=10, min=-3, max=1, step=0.05, readout_format=".3g",
@@ -1434,6 +1436,7 @@ class TrainingExplorer(Explorer):
         self.summary = widgets.HTML()
         self.histories, self.final_accuracy, self.settings = {}, {}, self.read_settings()
         self.last_run_seconds, self.runs, self.pending = 0.0, 0, False
+        self._last_choice = self._choice()
         self.drawn = plot_training_figure({}, labels=VARIANT_ORDER)
         self.set_renderer(self.drawn["fig"], [])  # every run redraws everything (and re-lays out)
         self.observe(self.learning_rate_slider, self.init_scale_slider, self.batch_size_slider,
@@ -1477,10 +1480,21 @@ class TrainingExplorer(Explorer):
             runs.append((LABEL_WITHOUT_BN, False, False))
         return runs
 
+    def _choice(self):
+        return self.read_settings(), self.bn_mode.value, bool(self.noisy_bn.value)
+
     def _on_change(self, _change=None):
-        self.pending = True
-        self.message.value = _message_html("Settings changed: press Run to train with them "
-                                           "(the figure still shows the last run).", "info")
+        settings, mode, noisy = self._choice()
+        last, last_mode, last_noisy = self._last_choice
+        same = (mode, noisy) == (last_mode, last_noisy) and settings.keys() == last.keys() and all(
+            np.isclose(settings[k], last[k], rtol=1e-6) if isinstance(last[k], float) else settings[k] == last[k]
+            for k in settings)  # a browser snapping 0.5 to 0.50000001 is not a change
+        self.pending = not same
+        if not same:
+            self.message.value = _message_html(
+                "Settings changed: press Run to train with them (the figure still shows the last run).", "info")
+        elif self.error is None:
+            self.message.value = ""
 
     def update(self):
         """Train with the current settings and redraw (what the Run button does). Returns True on success."""
@@ -1513,6 +1527,7 @@ class TrainingExplorer(Explorer):
             # a bad setting (batch size 1 with BN, ...) raises ValueError before any training
             histories[label] = run_experiment(batch_norm=batch_norm, noisy_bn=noisy, data=self._data,
                                               progress=progress, **settings)
+        self._last_choice = (settings, self.bn_mode.value, bool(self.noisy_bn.value))
         return {"histories": histories, "settings": settings, "pending": False, "runs": self.runs + 1,
                 "final_accuracy": {label: h.final_test_accuracy for label, h in histories.items()},
                 "last_run_seconds": time.perf_counter() - start}

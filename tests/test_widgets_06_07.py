@@ -227,6 +227,27 @@ def test_training_sliders_change_settings_only_run_trains(training):
     assert _image(e) != before
 
 
+def test_training_pending_only_for_real_changes(training):
+    e = training
+    e.learning_rate_slider.value = 0.5 * (1 + 1e-9)  # what a browser snapping to the grid may send
+    assert not e.pending and e.message.value == ""
+    e.batch_size_slider.value = 30
+    assert e.pending and "press Run" in e.message.value
+    e.batch_size_slider.value = 60  # back to the settings of the last run
+    assert not e.pending and e.message.value == ""
+    e.noisy_bn.value = True
+    assert e.pending
+    e.noisy_bn.value = False
+    assert not e.pending
+
+
+def test_training_default_values_are_on_the_slider_grids(training):
+    for slider in (training.learning_rate_slider, training.init_scale_slider):
+        exponent = np.log(slider.value) / np.log(slider.base)
+        position = (exponent - slider.min) / slider.step
+        assert position == pytest.approx(round(position), abs=1e-9)
+
+
 def test_training_run_button_trains(training):
     e = training
     e.seed_slider.value = 1
