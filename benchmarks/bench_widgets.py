@@ -22,8 +22,9 @@ value afterwards.
 The goal (see the brief for explorers): median <= 50 ms and worst <= 100 ms per
 slider move. Rows over the goal are flagged. Also listed: sliders whose initial
 value is off their step grid (the browser snaps it on display and the kernel's
-state changes without the learner touching anything). The exit status is 1 if
-anything is flagged.
+state changes without the learner touching anything), and FloatLogSliders with
+continuous_update=True (noted, not flagged: the browser sends their value back
+on every display). The exit status is 1 if anything is flagged.
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ def main(argv=None):
     )
     print(header)
     print("-" * len(header))
-    over, off_grid = [], []
+    over, off_grid, resent = [], [], []
     for cls in explorer_classes():
         if args.only and args.only not in cls.__name__:
             continue
@@ -234,6 +235,8 @@ def main(argv=None):
             print(f"{cls.__name__:24s} (no slider found)")
             continue
         for name, slider in sliders:
+            if isinstance(slider, ipw.FloatLogSlider) and slider.continuous_update:
+                resent.append(f"{cls.__name__}.{name}")
             snapped = browser_value(slider)
             if snapped is not None:
                 off_grid.append(
@@ -274,6 +277,13 @@ def main(argv=None):
         print("initial values the browser will change on display:")
         for line in off_grid:
             print("  " + line)
+    if resent:
+        print(
+            "FloatLogSliders with continuous_update=True (the browser sends 10**position back "
+            "each time one is displayed, with float noise; during Run All this undoes a later "
+            "cell's `slider.value = ...`; continuous_update=False avoids it, the arrow keys "
+            "still work): " + ", ".join(resent)
+        )
     if over:
         print("over the goal: " + ", ".join(over))
     else:

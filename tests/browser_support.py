@@ -30,7 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "browser"
-CHROMIUM = "/usr/bin/chromium"
+#: Debian's chromium package; BNLAB_CHROMIUM points elsewhere (e.g. /usr/bin/chromium-browser).
+CHROMIUM = os.environ.get("BNLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -52,12 +53,17 @@ LAB_SETTINGS = {
     },
 }
 
+#: Tall enough for the tallest explorer to fit in one screenshot.
+VIEWPORT = {"width": 1400, "height": 1600}
+
 # Timeouts (seconds); generous because the machine may be shared and slow.
 SERVER_START_TIMEOUT = 90
 PAGE_LOAD_TIMEOUT = 90
 KERNEL_IDLE_TIMEOUT = 90
 RUN_ALL_TIMEOUT = 180
 WIDGET_UPDATE_TIMEOUT = 30
+RUN_BUTTON_TIMEOUT = 180
+RUN_EXPLORER_SLIDER_TIMEOUT = 8
 
 
 def free_port():
@@ -516,6 +522,7 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
         box = page.locator(
             PANEL + " .jp-OutputArea-output", has=page.locator(".widget-slider")
         ).first
+        handle = box.locator(".widget-slider .noUi-handle").first  # its first slider
         box.scroll_into_view_if_needed(timeout=15_000)
         wait_for(
             lambda: box.evaluate(
@@ -532,6 +539,10 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
         shot("after_run_all")
         shot("explorer_before", box)
         before = explorer_snapshot(box)
+        # messages (info or error lines) an explorer shows before anyone touched it
+        result["messages_before"] = box.evaluate(
+            "b => Array.from(b.querySelectorAll('[role=alert]')).map(a => a.innerText.trim())"
+        )
         if not before["images"] and not before["html"]:
             fail("the first explorer shows neither an image nor HTML text")
         result["slider"] = box.locator(".widget-slider").first.evaluate(
@@ -557,7 +568,6 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
         for _ in range(presses):
             page.keyboard.press(key)
         result["key"] = key
-        readout = box.locator(".widget-slider .widget-readout").first
 
         def changed():
             now = explorer_snapshot(box)
@@ -567,17 +577,39 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
                 else None
             )
 
+        # an explorer with a Run button (training takes seconds): the slider may only record a
+        # setting (its answer: a message, quickly), and Run must redraw with it
+        run = box.locator("button", has_text=re.compile(r"^\s*(Run|Train)\b", re.IGNORECASE))
+        has_run = run.count() > 0
         try:
-            after = wait_for(
+            wait_for(
                 changed,
-                WIDGET_UPDATE_TIMEOUT,
+                RUN_EXPLORER_SLIDER_TIMEOUT if has_run else WIDGET_UPDATE_TIMEOUT,
                 "the explorer's image or HTML to change after the slider moved",
             )
+            result["answered"] = "the slider move"
         except TimeoutError as exc:
-            fail(
-                f"{exc}; readout before {before['readouts']}, now "
-                f"{explorer_snapshot(box)['readouts']} (readout element: {readout.count()})"
+            if not has_run:
+                fail(
+                    f"{exc}; slider readouts before {before['readouts']}, now "
+                    f"{explorer_snapshot(box)['readouts']}"
+                )
+            step = "run button"
+            wait_for(
+                lambda: KERNEL_IDLE.match(kernel_status_text(page) or ""),
+                30,
+                "the kernel to be idle after the slider moved",
             )
+            run.first.click()
+            try:
+                wait_for(
+                    lambda: explorer_snapshot(box)["images"] != before["images"],
+                    RUN_BUTTON_TIMEOUT,
+                    "the explorer's image to change after the slider moved and Run was pressed",
+                )
+            except TimeoutError as exc2:
+                fail(str(exc2))
+            result["answered"] = "the Run button (after the slider move changed nothing)"
         # let the kernel finish the moves (image and HTML arrive as separate messages)
         wait_for(
             lambda: KERNEL_IDLE.match(kernel_status_text(page) or ""),
@@ -632,7 +664,7 @@ def main(argv=None):
     with LabServer(root) as server, sync_playwright() as p:
         browser = launch_chromium(p)
         for rel in argv:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport=VIEWPORT)
             try:
                 res = drive_notebook(page, server, rel, ARTIFACTS)
                 print(json.dumps(res, indent=1, default=str)[:3000])
