@@ -1515,4 +1515,6 @@ def update_training_figure(drawn, histories):
         changed |= update_percentiles(drawn["percentiles"][label], history, ylim=ylim,
                                       title=None if history is not None else f"{prefix}{label}: not run",
                                       prefix=prefix)
+        if history is None:  # an empty panel spans the same steps as the others
+            drawn["percentiles"][label]["ax"].set_xlim(drawn["accuracy"]["ax"].get_xlim())
     return changed

@@ -1372,7 +1372,7 @@ class TrainingExplorer(Explorer):
     --------
     learning_rate_slider : FloatLogSlider, 2**-10 to 8 (default 0.5)
     init_scale_slider : FloatLogSlider, 0.001 to 10 (default 0.1): std of the initial weights
-    batch_size_slider : IntSlider, 1 to 256 (default 60)
+    batch_size_slider : IntSlider, 1 to 128 (default 60; the longest run, 3 x 3000 steps of 128, takes ~10 s)
     steps_slider : IntSlider, 100 to 3000 (default 1000)
     seed_slider : IntSlider, 0 to 9
     activation : ToggleButtons, ``"sigmoid"`` or ``"relu"``
@@ -1417,16 +1417,20 @@ class TrainingExplorer(Explorer):
         self.init_scale_slider = widgets.FloatLogSlider(
             value=0.1, base=10, min=-3, max=1, step=0.05, readout_format=".3g",
             description="initial weight std", style=style, layout=wide)
-        self.batch_size_slider = widgets.IntSlider(value=60, min=1, max=256, description="batch size",
+        self.batch_size_slider = widgets.IntSlider(value=60, min=1, max=128, description="batch size",
                                                    style=style, layout=wide)
         self.steps_slider = widgets.IntSlider(value=steps, min=100, max=3000, step=100, description="steps",
                                               style=style, layout=wide)
         self.seed_slider = widgets.IntSlider(value=0, min=0, max=9, description="seed", style=style,
                                              layout=wide)
+        for slider in (self.learning_rate_slider, self.init_scale_slider, self.batch_size_slider,
+                       self.steps_slider, self.seed_slider):
+            slider.continuous_update = False  # settings only: no messages while a slider is dragged
         self.activation = widgets.ToggleButtons(options=[("sigmoid", "sigmoid"), ("ReLU", "relu")],
                                                 value="sigmoid", description="nonlinearity", style=style)
         self.bn_mode = widgets.ToggleButtons(
-            options=[("compare: without and with BN", "compare"), ("BN off", "off"), ("BN on", "on")],
+            options=[("compare both", "compare"), ("BN off", "off"), ("BN on", "on")],
+            tooltips=["train without and with BN", "train without BN only", "train with BN only"],
             value="compare", description="batch norm", style=style)
         self.noisy_bn = widgets.Checkbox(value=False, description="also noisy BN (Santurkar et al. 2018)",
                                          style=style, indent=False)

@@ -348,6 +348,7 @@ def test_three_panel_figure_and_update_hides_missing_runs(small_runs):
     assert drawn["accuracy"]["lines"]["with BN"].get_visible()
     assert "not run" in drawn["percentiles"]["without BN"]["title"].get_text()
     assert drawn["percentiles"]["without BN"]["note"].get_text() == "not run"
+    assert drawn["percentiles"]["without BN"]["ax"].get_xlim() == (0.0, 60.0)
     assert [t.get_text() for t in drawn["accuracy"]["legend"].get_texts()] == ["with BN"]
 
 
