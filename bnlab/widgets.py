@@ -1372,7 +1372,7 @@ class TrainingExplorer(Explorer):
     --------
     learning_rate_slider : FloatLogSlider, 2**-10 to 8 (default 0.5)
     init_scale_slider : FloatLogSlider, 0.001 to 10 (default 0.1): std of the initial weights
-    batch_size_slider : IntSlider, 1 to 128 (default 60; the longest run, 3 x 3000 steps of 128, takes ~10 s)
+    batch_size_slider : IntSlider, 1 to 128 (default 60; the longest run, 3 x 3000 steps of 128, takes ~8 s)
     steps_slider : IntSlider, 100 to 3000 (default 1000)
     seed_slider : IntSlider, 0 to 9
     activation : ToggleButtons, ``"sigmoid"`` or ``"relu"``
