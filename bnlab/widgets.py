@@ -271,6 +271,7 @@ class BatchStatsExplorer(Explorer):
         if z.ndim != 2:
             raise ValueError(f"z must be a 2-D batch (samples x features), got shape {z.shape}")
         self._syncing = False
+        self._from_slider = False
         self.batch_text = widgets.Textarea(
             value=format_batch(z), description="batch z (one sample per line)", continuous_update=False,
             rows=6, style=_WIDE, layout=widgets.Layout(width="330px"))
@@ -331,7 +332,8 @@ class BatchStatsExplorer(Explorer):
                 self.feature_picker.value = j if j is not None and j < self.n_features else 0
             finally:
                 self._syncing = False
-        self._sync_slider()
+        if not self._from_slider:  # never send a moving slider an older value back
+            self._sync_slider()
         header = [f"feature {j}" for j in range(self.n_features)]
         self.stats_table.value = _stats_table_html(
             [("mean μ_B", self.mean), ("variance σ²_B (ddof=0)", self.var),
@@ -363,7 +365,11 @@ class BatchStatsExplorer(Explorer):
         i, j = self.sample_picker.value, self.feature_picker.value
         z = self.z.copy()
         z[i, j] = round(float(change["new"]), 6)
-        self.batch_text.value = format_batch(z, decimals=6)  # its observer calls update()
+        self._from_slider = True
+        try:
+            self.batch_text.value = format_batch(z, decimals=6)  # its observer calls update()
+        finally:
+            self._from_slider = False
 
 
 class NormalizationExplorer(Explorer):
