@@ -55,12 +55,15 @@ def lab():
         f"{CHROMIUM}; do not run 'playwright install')",
     )
     require_module("jupyterlab", "pip install jupyterlab")
-    server = LabServer(ROOT)
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.stop()
-        pytest.fail(f"JupyterLab did not start: {exc}", pytrace=False)
+    for attempt in range(3):  # the free port may be taken between choosing and binding it
+        server = LabServer(ROOT)
+        try:
+            server.start()
+            break
+        except RuntimeError as exc:
+            server.stop()
+            if attempt == 2:
+                pytest.fail(f"JupyterLab did not start: {exc}", pytrace=False)
     yield server
     server.stop()
 
