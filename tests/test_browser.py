@@ -104,11 +104,11 @@ def test_notebook_runs_in_jupyterlab(notebook, lab, browser):
         # shut the notebook's kernel down before the next notebook
         lab.shutdown_kernels_of(rel)
         left = [(k["id"], k.get("execution_state")) for k in lab.api("GET", "/api/kernels") or []]
-        sessions = [s.get("path") for s in lab.api("GET", "/api/sessions") or []]
-        assert not left, (
-            f"{rel}: kernels still running after its shutdown: {left} (sessions: {sessions})"
-        )
     seconds = time.monotonic() - start
+    sessions = [s.get("path") for s in lab.api("GET", "/api/sessions") or []]
+    assert not left, (
+        f"{rel}: kernels still running after its shutdown: {left} (sessions: {sessions})"
+    )
     print(
         f"\n{notebook.name}: {seconds:.1f} s, {result['cells']} code cells, "
         f"slider {result['slider']!r} {result['readouts'][0]} -> {result['readouts'][1]}, "
