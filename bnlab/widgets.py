@@ -208,12 +208,22 @@ __all__ += ["BatchStatsExplorer", "NormalizationExplorer", "ScaleShiftExplorer"]
 _WIDE = {"description_width": "initial"}
 
 
+#: ToggleButtons whose labels are sentences: buttons as wide as their labels.
+_BUTTONS = {"description_width": "initial", "button_width": "auto"}
+
+
+def _tidy(value, scale=1.0):
+    """``value`` for display: rounding residue below 1e-12 * scale shows as 0 (and never -0)."""
+    value = float(value)
+    return 0.0 if abs(value) < 1e-12 * max(abs(scale), 1e-300) else value + 0.0
+
+
 def _stats_table_html(rows, header):
     """A small HTML table: ``rows`` is a list of (label, values) with one value per feature."""
     head = "".join(f"<th style='padding:2px 10px'>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr><td style='padding:2px 10px'><b>" + html.escape(label) + "</b></td>"
-        + "".join(f"<td style='padding:2px 10px;text-align:right'>{v + 0.0:.4g}</td>" for v in values)
+        + "".join(f"<td style='padding:2px 10px;text-align:right'>{_tidy(v):.4g}</td>" for v in values)
         + "</tr>"
         for label, values in rows
     )
@@ -434,10 +444,10 @@ class NormalizationExplorer(Explorer):
         self.offset = float(offset)
         self.eps_slider = widgets.FloatLogSlider(
             value=SEED_EPS, base=10, min=-8, max=0, step=0.1, description="eps",
-            readout_format=".1e", style=_WIDE, layout=widgets.Layout(width="420px"))
+            readout_format=".1e", style=_WIDE, continuous_update=False, layout=widgets.Layout(width="420px"))
         self.spread_slider = widgets.FloatLogSlider(
             value=1.0, base=10, min=-5, max=1, step=0.1, description="spread of z (std)",
-            readout_format=".1e", style=_WIDE, layout=widgets.Layout(width="420px"))
+            readout_format=".1e", style=_WIDE, continuous_update=False, layout=widgets.Layout(width="420px"))
         self.readout = widgets.HTML()
         for key, value in self.compute().items():
             setattr(self, key, value)
@@ -737,11 +747,12 @@ class ShiftScaleExplorer(Explorer):
         self._seed_beta = seed.beta.astype(np.float64)
         style = {"description_width": "initial"}
         self.scale_slider = widgets.FloatLogSlider(
-            value=SEED_SCALE, base=10, min=-4, max=3, step=0.01, description="|a| (scale)",
-            readout_format=".3g", style=style, continuous_update=True,
+            # base 2 with a step of 1/4 puts the seed's a = 2 exactly on the slider's grid
+            value=SEED_SCALE, base=2, min=-14, max=10, step=0.25, description="|a| (scale)",
+            readout_format=".3g", style=style, continuous_update=False,
             layout=widgets.Layout(width="420px"))
         self.sign = widgets.ToggleButtons(options=[("a > 0", 1), ("a < 0", -1)], value=1,
-                                          description="sign of a", style=style)
+                                          description="sign of a", style=_BUTTONS)
         self.shift_slider = widgets.FloatSlider(
             value=SEED_SHIFT, min=-50, max=50, step=0.5, description="b (shift)", style=style,
             layout=widgets.Layout(width="420px"))
@@ -883,7 +894,7 @@ class RunningStatsExplorer(Explorer):
             style=style, layout=wide)
         self.pass_as = widgets.ToggleButtons(
             options=[("same number to both", "same"), ("Keras meaning (PyTorch gets it converted)", "keras")],
-            value="same", description="momentum", style=style)
+            value="same", description="momentum", style=_BUTTONS)
         self.batch_size_slider = widgets.IntSlider(value=16, min=2, max=128, description="batch size",
                                                    style=style, layout=wide)
         self.steps_slider = widgets.IntSlider(value=100, min=10, max=500, step=10, description="steps",
@@ -1075,7 +1086,7 @@ class TrainEvalExplorer(Explorer):
         self.mode = widgets.ToggleButtons(
             options=[("evaluation mode (running statistics)", "eval"),
                      ("training mode (batch statistics)", "train")],
-            value="eval", description="test in", style=style)
+            value="eval", description="test in", style=_BUTTONS)
         self.trained_steps_slider = widgets.IntSlider(value=20, min=0, max=self._MAX_STEPS, description=
                                                       "batches seen in training", style=style, layout=wide)
         self.momentum_slider = widgets.FloatSlider(value=0.9, min=0.5, max=0.999, step=0.001,
@@ -1326,7 +1337,8 @@ class BatchCouplingExplorer(Explorer):
         subtitles = (
             f"δ = {self.nudge + 0.0:+.2f} on sample {k}, c = {self.shift + 0.0:+.1f}",
             f"others moved by ≤ {self.max_other_change:.3f}",
-            f"Σ dz = {self.sum_dz[j] + 0.0:.0e},  Σ dz·ẑ = {self.sum_dz_z_hat[j] + 0.0:.0e}",
+            f"Σ dz = {_tidy(self.sum_dz[j], np.abs(self.dz[:, j]).max()):.2g},  "
+            f"Σ dz·ẑ = {_tidy(self.sum_dz_z_hat[j], np.abs(self.dz[:, j]).max()):.2g}",
         )
         update_batch_coupling(self.drawn, self.z_now[:, j], self.y[:, j], self.dz[:, j], self.z[:, j],
                               self.y_ref[:, j], self.dz_ref[:, j], sample=k, feature=j, subtitles=subtitles,
