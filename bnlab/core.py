@@ -214,12 +214,14 @@ def batchnorm_forward(z, gamma, beta, eps=1e-5, axis=0):
     Returns
     -------
     y : ndarray, same shape and dtype as ``z``
-    cache : dict
+    cache : BatchNormCache (a dict)
         What :func:`batchnorm_backward` needs: ``z`` (a reference to the
         input, not a copy), ``z_hat``, ``mean``, ``var``, ``inv_std``,
-        ``gamma``, ``eps``, ``axis``. The closed-form backward uses ``z_hat``;
-        the step-by-step :func:`batchnorm_backward_graph` recomputes from
-        ``z``, so changing ``z`` in place before it changes its gradients.
+        ``gamma``, ``eps``, ``axis``, ``n``, and the shifted copy ``d`` with
+        its mean ``d_mean``. ``z_hat`` is computed from ``d`` when first
+        read (the closed-form backward works from ``d`` and does not need
+        it). The step-by-step :func:`batchnorm_backward_graph` recomputes
+        from ``z``, so changing ``z`` in place before it changes its gradients.
 
     Notes
     -----
@@ -234,14 +236,15 @@ def batchnorm_forward(z, gamma, beta, eps=1e-5, axis=0):
     mean, var, d, d_mean = _shifted_moments(z, axes)
     _check_stats_finite(z, mean, var)
     inv_std = 1.0 / np.sqrt(var + eps)
-    z_hat = d  # reuse the shifted copy: z_hat = (d - mean(d)) * inv_std
-    z_hat -= d_mean
-    z_hat *= inv_std
-    y = z_hat * gamma
-    y += beta
-    cache = {
+    # y = gamma * (d - d_mean) * inv_std + beta, with gamma * inv_std folded into one
+    # per-feature scale: two passes over the data instead of four.
+    scale = gamma * inv_std
+    y = d * scale
+    y += beta - d_mean * scale
+    cache = BatchNormCache({
         "z": z,
-        "z_hat": z_hat,
+        "d": d,
+        "d_mean": d_mean,
         "mean": mean,
         "var": var,
         "inv_std": inv_std,
@@ -249,16 +252,39 @@ def batchnorm_forward(z, gamma, beta, eps=1e-5, axis=0):
         "eps": eps,
         "axis": axes,
         "n": n,
-    }
+    })
     return y, cache
 
 
+class BatchNormCache(dict):
+    """The cache of :func:`batchnorm_forward`: a dict whose ``"z_hat"`` is computed on first read.
+
+    ``z_hat = (d - d_mean) * inv_std`` from the shifted copy ``d = z - shift``
+    kept by the forward pass. The closed-form backward works from ``d``
+    directly, so a training step never pays for ``z_hat``; a notebook or a
+    test that reads ``cache["z_hat"]`` gets it (computed once, then stored).
+    """
+
+    def __missing__(self, key):
+        if key != "z_hat":
+            raise KeyError(key)
+        z_hat = (self["d"] - self["d_mean"]) * self["inv_std"]
+        self["z_hat"] = z_hat
+        return z_hat
+
+    def __contains__(self, key):
+        return key == "z_hat" or dict.__contains__(self, key)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+
 def _check_dy(dy, cache):
-    if not isinstance(cache, dict) or "z_hat" not in cache:
+    if not isinstance(cache, BatchNormCache):
         raise TypeError("cache must be the dict returned by batchnorm_forward")
-    z_hat = cache["z_hat"]
-    dy = v.as_float_array("dy", dy, dtype=z_hat.dtype)
-    v.check_shape("dy", dy, z_hat.shape, "the shape of z")
+    d = cache["d"]
+    dy = v.as_float_array("dy", dy, dtype=d.dtype)
+    v.check_shape("dy", dy, d.shape, "the shape of z")
     return dy
 
 
@@ -303,16 +329,21 @@ def batchnorm_backward(dy, cache):
     Introduced in ``notebooks/06_backward_pass.ipynb``.
     """
     dy = _check_dy(dy, cache)
-    z_hat, axes, n = cache["z_hat"], cache["axis"], cache["n"]
+    # z_hat = (d - d_mean) * inv_std is never formed: with d = z - shift from the forward pass,
+    #   dgamma = sum(dy * z_hat) = inv_std * (sum(dy * d) - d_mean * dbeta)
+    #   z_hat * dgamma / n = d * k - d_mean * k,  k = inv_std * dgamma / n
+    d, d_mean, inv_std = cache["d"], cache["d_mean"], cache["inv_std"]
+    axes, n = cache["axis"], cache["n"]
     with np.errstate(invalid="ignore", over="ignore"):  # reported just below, with the location
         dbeta = dy.sum(axis=axes, keepdims=True)
-        dgamma = _sum_of_products(dy, z_hat, axes)
+        dgamma = inv_std * (_sum_of_products(dy, d, axes) - d_mean * dbeta)
     _check_grads_finite(dy, dbeta, dgamma)
-    dz = z_hat * (dgamma / n)
-    dz += dbeta / n
+    k = inv_std * dgamma / n
+    dz = d * k                              # = z_hat * dgamma / n + d_mean * k
+    dz += dbeta / n - d_mean * k            # = (dbeta + z_hat * dgamma) / n
     np.subtract(dy, dz, out=dz)
-    dz *= cache["gamma"] * cache["inv_std"]
-    shape = v.feature_shape(z_hat.shape, axes)
+    dz *= cache["gamma"] * inv_std
+    shape = v.feature_shape(d.shape, axes)
     return dz, dgamma.reshape(shape), dbeta.reshape(shape)
 
 
