@@ -134,6 +134,13 @@ def new_figure(ncols=1, nrows=1, width=None, height=3.6, **subplot_kw):
     return fig, (axes[0, 0] if axes.size == 1 else np.squeeze(axes))
 
 
+def figure_for(axes, ncols, **size):
+    """``(fig, axes)``: the given axes and their figure, or a new figure with ``ncols`` axes."""
+    if axes is None:
+        return new_figure(ncols, **size)
+    return axes[0].figure, axes
+
+
 def finish_axes(ax, title, xlabel, ylabel, legend=False):
     """Title and axis labels (every figure has them), and optionally a legend."""
     with style():
@@ -373,10 +380,7 @@ def plot_batch_stats(z, mean, var, axes=None):
 
     Introduced in ``notebooks/01_batch_statistics.ipynb``.
     """
-    if axes is None:
-        fig, axes = new_figure(2, width=11.0, height=4.2)
-    else:
-        fig = axes[0].figure
+    fig, axes = figure_for(axes, 2, width=11.0, height=4.2)
     ax_m, ax_v = axes
     ax_m.set_ylim(0.0, 1.0)
     ax_v.set_ylim(0.0, 1.0)
@@ -763,10 +767,7 @@ def plot_shift_scale(z, z_shifted, y, y_shifted, axes=None, scale=None, shift=No
 
     Introduced in ``notebooks/04_shift_scale_invariance.ipynb``.
     """
-    if axes is None:
-        fig, axes = new_figure(3, width=13.5, height=4.2)
-    else:
-        fig = axes[0].figure
+    fig, axes = figure_for(axes, 3, width=13.5, height=4.2)
     ax_z, ax_s, ax_y = axes
     drawn = {"fig": fig, "axes": list(axes)}
     with style():
@@ -913,10 +914,7 @@ def plot_running_stats(mean_curves, var_curves, true_mean=None, true_var=None, b
 
     Introduced in ``notebooks/05_running_statistics.ipynb``.
     """
-    if axes is None:
-        fig, axes = new_figure(2, width=12.5, height=4.4)
-    else:
-        fig = axes[0].figure
+    fig, axes = figure_for(axes, 2, width=12.5, height=4.4)
     ax_m, ax_v = axes
     drawn = {"fig": fig, "axes": list(axes), "mean_lines": {}, "var_lines": {}}
     which = "" if feature is None else f" (feature {feature})"
@@ -974,10 +972,7 @@ def plot_train_eval(running_mean, running_var, true_mean, true_var, y, highlight
 
     Introduced in ``notebooks/05_running_statistics.ipynb``.
     """
-    if axes is None:
-        fig, axes = new_figure(3, width=14.0, height=4.3)
-    else:
-        fig = axes[0].figure
+    fig, axes = figure_for(axes, 3, width=14.0, height=4.3)
     ax_m, ax_v, ax_y = axes
     d = len(running_mean)
     x = np.arange(d)
@@ -1190,10 +1185,7 @@ def plot_batch_coupling(z, y, dz, z_ref, y_ref, dz_ref, sample=0, feature=0, axe
     """
     from matplotlib.collections import LineCollection
 
-    if axes is None:
-        fig, axes = new_figure(3, width=13.5, height=4.3)
-    else:
-        fig = axes[0].figure
+    fig, axes = figure_for(axes, 3, width=13.5, height=4.3)
     n = np.shape(z)[0]
     colors = _coupling_colors(n, sample)
     drawn = {"fig": fig, "axes": list(axes), "stems": [], "dots": [], "refs": [], "titles": []}

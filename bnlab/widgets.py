@@ -179,8 +179,11 @@ class Explorer:
     def draw(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def update(self):
-        """Recompute from the controls, redraw, re-render. Returns True on success."""
+    def compute_state(self):
+        """Run :meth:`compute` and store its state; on bad input show the message, keep the state.
+
+        Returns True on success (without drawing: :meth:`update` draws).
+        """
         try:
             state = self.compute()
         except (ValueError, TypeError, ArithmeticError) as exc:
@@ -191,6 +194,12 @@ class Explorer:
             setattr(self, key, value)
         self.error = None
         self.message.value = ""
+        return True
+
+    def update(self):
+        """Recompute from the controls, redraw, re-render. Returns True on success."""
+        if not self.compute_state():
+            return False
         self.draw()
         self.render()
         return True
@@ -762,7 +771,7 @@ class ShiftScaleExplorer(Explorer):
         self.batch_text = widgets.Textarea(
             value=format_batch(z), description="batch z (one sample per line)", continuous_update=False,
             rows=5, style=style, layout=widgets.Layout(width="420px"))
-        if not self._compute_only():
+        if not self.compute_state():
             raise ValueError(f"the initial batch is not valid: {self.error}")
         self.drawn = plot_shift_scale(self.z, self.z_shifted, self.y, self.y_shifted,
                                       scale=self.a, shift=self.b)
@@ -778,18 +787,6 @@ class ShiftScaleExplorer(Explorer):
             self.batch_text,
         ])
         self.widget = self.layout(controls)
-
-    def _compute_only(self):
-        """Compute without drawing (used once before the figure exists)."""
-        try:
-            state = self.compute()
-        except (ValueError, TypeError, ArithmeticError) as exc:
-            self.error = str(exc)
-            self.message.value = _message_html(self.error, "error")
-            return False
-        for key, value in state.items():
-            setattr(self, key, value)
-        return True
 
     def compute(self):
         from .core import batch_stats, batchnorm_forward, normalize

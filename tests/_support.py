@@ -24,3 +24,30 @@ def require_module(name, hint=""):
         return importlib.import_module(name)
     except ImportError as exc:
         skip_or_fail(f"{name} is not installed ({exc}){': ' + hint if hint else ''}")
+
+
+# ---------------------------------------------------------------- exercise checkers
+
+def learner_bug(*_args):
+    """A learner's function that raises: checkers must turn it into feedback."""
+    raise ZeroDivisionError("learner bug")
+
+
+def assert_fails(feedback, *words):
+    """``feedback`` is a failed Feedback whose text names every one of ``words`` (any case)."""
+    from bnlab.checks import Feedback
+
+    assert isinstance(feedback, Feedback)
+    assert not feedback.passed, str(feedback)
+    text = str(feedback).lower()
+    for word in words:
+        assert word.lower() in text, f"{word!r} not in:\n{feedback}"
+
+
+def assert_passes(feedback):
+    """``feedback`` is a passed Feedback."""
+    from bnlab.checks import Feedback
+
+    assert isinstance(feedback, Feedback)
+    assert feedback.passed, str(feedback)
+    assert "all checks passed" in str(feedback)

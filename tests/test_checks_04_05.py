@@ -13,17 +13,7 @@ import pytest
 import bnlab
 from bnlab import checks
 
-
-def _boom(*args):
-    raise ZeroDivisionError("learner bug")
-
-
-def _assert_fails(feedback, *words):
-    assert isinstance(feedback, checks.Feedback)
-    assert not feedback.passed, str(feedback)
-    text = str(feedback).lower()
-    for word in words:
-        assert word.lower() in text, f"{word!r} not in:\n{feedback}"
+from _support import assert_fails, learner_bug
 
 
 def _seed64():
@@ -55,18 +45,18 @@ def test_negative_scale_right_answers():
 def test_negative_scale_wrong_answers(wrong, words):
     z, gamma, beta = _seed64()
     y, _ = bnlab.batchnorm_forward(z, gamma, beta, eps=1e-5)
-    _assert_fails(checks.check_negative_scale_output(wrong(y, beta)), *words)
+    assert_fails(checks.check_negative_scale_output(wrong(y, beta)), *words)
 
 
 def test_gradient_scaling():
     assert checks.check_gradient_scaling(lambda dW, a: dW / a).passed
-    _assert_fails(checks.check_gradient_scaling(lambda dW, a: dW * a), "dW * a")
-    _assert_fails(checks.check_gradient_scaling(lambda dW, a: dW), "returned dW:")
-    _assert_fails(checks.check_gradient_scaling(lambda dW, a: dW / a**2), "dW / a**2")
-    _assert_fails(checks.check_gradient_scaling(lambda dW, a: dW.T / a), "shape")
-    _assert_fails(checks.check_gradient_scaling(lambda dW, a: dW - a), "differs")
-    _assert_fails(checks.check_gradient_scaling(_boom), "ZeroDivisionError", "learner bug")
-    _assert_fails(checks.check_gradient_scaling(42), "should be a function")
+    assert_fails(checks.check_gradient_scaling(lambda dW, a: dW * a), "dW * a")
+    assert_fails(checks.check_gradient_scaling(lambda dW, a: dW), "returned dW:")
+    assert_fails(checks.check_gradient_scaling(lambda dW, a: dW / a**2), "dW / a**2")
+    assert_fails(checks.check_gradient_scaling(lambda dW, a: dW.T / a), "shape")
+    assert_fails(checks.check_gradient_scaling(lambda dW, a: dW - a), "differs")
+    assert_fails(checks.check_gradient_scaling(learner_bug), "ZeroDivisionError", "learner bug")
+    assert_fails(checks.check_gradient_scaling(42), "should be a function")
 
 
 def test_gradient_scaling_matches_bnlab_numerically():
@@ -84,12 +74,12 @@ def test_gradient_scaling_matches_bnlab_numerically():
 
 def test_effective_eps():
     assert checks.check_effective_eps(lambda eps, a: eps / a**2).passed
-    _assert_fails(checks.check_effective_eps(lambda eps, a: eps), "returned eps:")
-    _assert_fails(checks.check_effective_eps(lambda eps, a: eps * a**2), "upside down")
-    _assert_fails(checks.check_effective_eps(lambda eps, a: eps / a), "not a")
-    _assert_fails(checks.check_effective_eps(lambda eps, a: eps / abs(a) ** 3), "expected")
-    _assert_fails(checks.check_effective_eps(lambda eps, a: "small"), "number")
-    _assert_fails(checks.check_effective_eps(_boom), "ZeroDivisionError")
+    assert_fails(checks.check_effective_eps(lambda eps, a: eps), "returned eps:")
+    assert_fails(checks.check_effective_eps(lambda eps, a: eps * a**2), "upside down")
+    assert_fails(checks.check_effective_eps(lambda eps, a: eps / a), "not a")
+    assert_fails(checks.check_effective_eps(lambda eps, a: eps / abs(a) ** 3), "expected")
+    assert_fails(checks.check_effective_eps(lambda eps, a: "small"), "number")
+    assert_fails(checks.check_effective_eps(learner_bug), "ZeroDivisionError")
 
 
 def test_effective_eps_claim_holds():
@@ -150,10 +140,10 @@ def test_running_update_right(convention, right):
     ("pytorch", lambda rm, rv, b, m: rm, ["two arrays"]),
     ("keras", lambda rm, rv, b, m: (rm, rv), ["running mean", "differs"]),
     ("keras", lambda rm, rv, b, m: (_keras_style(rm, rv, b, m)[0], rv), ["mean is right", "variance"]),
-    ("pytorch", _boom, ["ZeroDivisionError", "learner bug"]),
+    ("pytorch", learner_bug, ["ZeroDivisionError", "learner bug"]),
 ])
 def test_running_update_wrong(convention, wrong, words):
-    _assert_fails(checks.check_running_update(wrong, convention), *words)
+    assert_fails(checks.check_running_update(wrong, convention), *words)
 
 
 def test_running_update_unknown_convention_is_an_error_for_the_author():
@@ -165,11 +155,11 @@ def test_keras_to_pytorch():
     assert checks.check_keras_to_pytorch(lambda m: 1 - m).passed
     assert checks.check_keras_to_pytorch(
         lambda m: bnlab.running.convert_momentum(m, "keras", "pytorch")).passed
-    _assert_fails(checks.check_keras_to_pytorch(lambda m: m), "d2l", "unchanged", "0.1")
-    _assert_fails(checks.check_keras_to_pytorch(lambda m: 1 / m if m else 1.0), "expected 0.1")
-    _assert_fails(checks.check_keras_to_pytorch(lambda m: "0.1"), "expected")  # "0.1" -> 0.1, then 0.99 fails
-    _assert_fails(checks.check_keras_to_pytorch(lambda m: None), "number")
-    _assert_fails(checks.check_keras_to_pytorch(_boom), "ZeroDivisionError")
+    assert_fails(checks.check_keras_to_pytorch(lambda m: m), "d2l", "unchanged", "0.1")
+    assert_fails(checks.check_keras_to_pytorch(lambda m: 1 / m if m else 1.0), "expected 0.1")
+    assert_fails(checks.check_keras_to_pytorch(lambda m: "0.1"), "expected")  # "0.1" -> 0.1, then 0.99 fails
+    assert_fails(checks.check_keras_to_pytorch(lambda m: None), "number")
+    assert_fails(checks.check_keras_to_pytorch(learner_bug), "ZeroDivisionError")
 
 
 def _eval_right(z, rm, rv, gamma, beta, eps):
@@ -194,10 +184,10 @@ def test_eval_forward_right():
     (lambda z, rm, rv, g, b, eps: g * (z - rm) / np.sqrt(rv) + b, ["eps is missing"]),
     (lambda z, rm, rv, g, b, eps: g * (z - rm) / (rv + eps) + b, ["divides by the variance"]),
     (lambda z, rm, rv, g, b, eps: (z - rm) / np.sqrt(rv + eps), ["differs"]),
-    (_boom, ["ZeroDivisionError"]),
+    (learner_bug, ["ZeroDivisionError"]),
 ])
 def test_eval_forward_wrong(wrong, words):
-    _assert_fails(checks.check_eval_forward(wrong), *words)
+    assert_fails(checks.check_eval_forward(wrong), *words)
 
 
 def test_eval_forward_that_fails_on_a_batch_of_one():
@@ -207,11 +197,11 @@ def test_eval_forward_that_fails_on_a_batch_of_one():
         return _eval_right(z, rm, rv, gamma, beta, eps)
 
     feedback = checks.check_eval_forward(needs_two)
-    _assert_fails(feedback, "a batch of one must work", "need two samples")
+    assert_fails(feedback, "a batch of one must work", "need two samples")
     assert "right for a batch of 5" in str(feedback)
 
 
 def test_feedback_renders_html_for_every_checker():
-    for feedback in (checks.check_effective_eps(_boom), checks.check_keras_to_pytorch(lambda m: 1 - m)):
+    for feedback in (checks.check_effective_eps(learner_bug), checks.check_keras_to_pytorch(lambda m: 1 - m)):
         html = feedback._repr_html_()
         assert html.startswith("<div") and feedback.title.split(":")[0] in html

@@ -12,30 +12,14 @@ import pytest
 
 from bnlab import checks
 
-
-def _boom(*args):
-    raise ZeroDivisionError("learner bug")
-
-
-def _assert_fails(feedback, *words):
-    assert isinstance(feedback, checks.Feedback)
-    assert not feedback.passed, str(feedback)
-    text = str(feedback).lower()
-    for word in words:
-        assert word.lower() in text, f"{word!r} not in:\n{feedback}"
-
-
-def _assert_passes(feedback):
-    assert isinstance(feedback, checks.Feedback)
-    assert feedback.passed, str(feedback)
-    assert "all checks passed" in str(feedback)
+from _support import assert_fails, assert_passes, learner_bug
 
 
 # ---------------------------------------------------------------- notebook 06: dgamma, dbeta
 
 def test_dgamma_dbeta_right():
-    _assert_passes(checks.check_dgamma_dbeta(lambda dy, z_hat: ((dy * z_hat).sum(axis=0), dy.sum(axis=0))))
-    _assert_passes(checks.check_dgamma_dbeta(lambda dy, z_hat: [np.einsum("nd,nd->d", dy, z_hat),
+    assert_passes(checks.check_dgamma_dbeta(lambda dy, z_hat: ((dy * z_hat).sum(axis=0), dy.sum(axis=0))))
+    assert_passes(checks.check_dgamma_dbeta(lambda dy, z_hat: [np.einsum("nd,nd->d", dy, z_hat),
                                                                  list(dy.sum(axis=0))]))
 
 
@@ -52,18 +36,18 @@ def test_dgamma_dbeta_right():
     (lambda dy, zh: ("x", "y"), ["numbers"]),
 ])
 def test_dgamma_dbeta_wrong(wrong, words):
-    _assert_fails(checks.check_dgamma_dbeta(wrong), *words)
+    assert_fails(checks.check_dgamma_dbeta(wrong), *words)
 
 
 def test_dgamma_dbeta_raising_and_not_callable():
-    _assert_fails(checks.check_dgamma_dbeta(_boom), "raised ZeroDivisionError", "learner bug")
-    _assert_fails(checks.check_dgamma_dbeta(42), "should be a function")
+    assert_fails(checks.check_dgamma_dbeta(learner_bug), "raised ZeroDivisionError", "learner bug")
+    assert_fails(checks.check_dgamma_dbeta(42), "should be a function")
 
 
 @pytest.mark.parametrize("checker", [checks.check_dgamma_dbeta, checks.check_closed_form_dz,
                                      checks.check_blind_upstream_gradient, checks.check_percentiles])
 def test_forgotten_return_is_named(checker):
-    _assert_fails(checker(lambda *args: None), "returned none", "return statement")
+    assert_fails(checker(lambda *args: None), "returned none", "return statement")
 
 
 # ---------------------------------------------------------------- notebook 06: closed-form dz
@@ -75,14 +59,14 @@ def _closed_form(dy, z_hat, gamma, inv_std):
 
 
 def test_closed_form_dz_right():
-    _assert_passes(checks.check_closed_form_dz(_closed_form))
+    assert_passes(checks.check_closed_form_dz(_closed_form))
 
     def second_form(dy, z_hat, gamma, inv_std):  # the form that reuses dbeta and dgamma
         n = dy.shape[0]
         return gamma * inv_std * (dy - (dy.sum(axis=0) + z_hat * (dy * z_hat).sum(axis=0)) / n)
 
     feedback = checks.check_closed_form_dz(second_form)
-    _assert_passes(feedback)
+    assert_passes(feedback)
     assert "Σ dz = 0" in str(feedback)
 
 
@@ -120,11 +104,11 @@ def _variant(name):
     ("transposed", ["shape"]),
 ])
 def test_closed_form_dz_wrong(name, words):
-    _assert_fails(checks.check_closed_form_dz(_variant(name)), *words)
+    assert_fails(checks.check_closed_form_dz(_variant(name)), *words)
 
 
 def test_closed_form_dz_raising():
-    _assert_fails(checks.check_closed_form_dz(_boom), "raised ZeroDivisionError")
+    assert_fails(checks.check_closed_form_dz(learner_bug), "raised ZeroDivisionError")
 
 
 # ---------------------------------------------------------------- notebook 06: blind upstream gradient
@@ -135,7 +119,7 @@ def test_closed_form_dz_raising():
     lambda z_hat: np.arange(z_hat.shape[1]) * z_hat + 1.0,
 ])
 def test_blind_upstream_gradient_right(make_dy):
-    _assert_passes(checks.check_blind_upstream_gradient(make_dy))
+    assert_passes(checks.check_blind_upstream_gradient(make_dy))
 
 
 @pytest.mark.parametrize("make_dy, words", [
@@ -149,11 +133,11 @@ def test_blind_upstream_gradient_right(make_dy):
     (lambda z_hat: "dy", ["numbers"]),
 ])
 def test_blind_upstream_gradient_wrong(make_dy, words):
-    _assert_fails(checks.check_blind_upstream_gradient(make_dy), *words)
+    assert_fails(checks.check_blind_upstream_gradient(make_dy), *words)
 
 
 def test_blind_upstream_gradient_raising():
-    _assert_fails(checks.check_blind_upstream_gradient(_boom), "raised ZeroDivisionError")
+    assert_fails(checks.check_blind_upstream_gradient(learner_bug), "raised ZeroDivisionError")
 
 
 # ---------------------------------------------------------------- notebook 07: where BN goes
@@ -165,7 +149,7 @@ def test_blind_upstream_gradient_raising():
 ])
 def test_bn_placement_right(block):
     feedback = checks.check_bn_placement(block)
-    _assert_passes(feedback)
+    assert_passes(feedback)
     assert "before the nonlinearity" in str(feedback)
 
 
@@ -180,7 +164,7 @@ def test_bn_placement_right(block):
     (None, ["list of layer names"]),
 ])
 def test_bn_placement_wrong(block, words):
-    _assert_fails(checks.check_bn_placement(block), *words)
+    assert_fails(checks.check_bn_placement(block), *words)
 
 
 # ---------------------------------------------------------------- notebook 07: percentiles
@@ -192,7 +176,7 @@ def test_bn_placement_wrong(block, words):
     lambda x, unit: [float(np.percentile(x[:, unit], q)) for q in (15, 50, 85)],
 ])
 def test_percentiles_right(percentiles):
-    _assert_passes(checks.check_percentiles(percentiles))
+    assert_passes(checks.check_percentiles(percentiles))
 
 
 @pytest.mark.parametrize("percentiles, words", [
@@ -207,10 +191,10 @@ def test_percentiles_right(percentiles):
     (lambda x, unit: np.quantile(x[:, unit], [15, 50, 85]), ["raised ValueError"]),
     (lambda x, unit: None, ["returned none", "return statement"]),
     (lambda x, unit: "15, 50, 85", ["numbers"]),
-    (_boom, ["raised ZeroDivisionError"]),
+    (learner_bug, ["raised ZeroDivisionError"]),
 ])
 def test_percentiles_wrong(percentiles, words):
-    _assert_fails(checks.check_percentiles(percentiles), *words)
+    assert_fails(checks.check_percentiles(percentiles), *words)
 
 
 # ---------------------------------------------------------------- notebook 07: noisy BN
@@ -218,7 +202,7 @@ def test_percentiles_wrong(percentiles, words):
 @pytest.mark.parametrize("answer", ["b", "B", " (b) "])
 def test_noisy_bn_right(answer):
     feedback = checks.check_noisy_bn_conclusion(answer)
-    _assert_passes(feedback)
+    assert_passes(feedback)
     assert "smoother" in str(feedback)
 
 
@@ -230,7 +214,7 @@ def test_noisy_bn_right(answer):
     (2, ["one letter"]),
 ])
 def test_noisy_bn_wrong(answer, words):
-    _assert_fails(checks.check_noisy_bn_conclusion(answer), *words)
+    assert_fails(checks.check_noisy_bn_conclusion(answer), *words)
 
 
 def test_noisy_bn_choices_are_documented():
