@@ -233,6 +233,11 @@ def batchnorm_forward(z, gamma, beta, eps=1e-5, axis=0):
     eps = v.check_eps(eps)
     gamma = _stat("gamma", gamma, z, axes, "the per-feature scale")
     beta = _stat("beta", beta, z, axes, "the per-feature shift")
+    return _forward(z, gamma, beta, eps, axes, n)
+
+
+def _forward(z, gamma, beta, eps, axes, n):
+    """:func:`batchnorm_forward` on checked arguments (gamma, beta already broadcastable)."""
     mean, var, d, d_mean = _shifted_moments(z, axes)
     _check_stats_finite(z, mean, var)
     inv_std = 1.0 / np.sqrt(var + eps)
@@ -464,6 +469,11 @@ def update_running_stats(
             )
         if n < 1:
             raise ValueError(f"n must be positive, got {n}")
+    return _running_update(conv, momentum, rm, rv, bm, bv, n)
+
+
+def _running_update(conv, momentum, rm, rv, bm, bv, n):
+    """:func:`update_running_stats` on checked arguments."""
     if conv.unbiased_running_var:
         bv = bv * (n / (n - 1))
     if conv.momentum_weights_running:

@@ -12,7 +12,8 @@ import numpy as np
 
 from . import _validate as v
 from .conventions import get_convention
-from .core import batchnorm_backward, batchnorm_forward, update_running_stats
+from . import core
+from .core import batchnorm_backward
 
 __all__ = [
     "BatchNorm",
@@ -137,11 +138,16 @@ class BatchNorm:
         v.check_shape("z's feature dimensions", np.empty(v.feature_shape(z.shape, axes), dtype=bool),
                       self.feature_shape, f"num_features of this layer, with axis={self.axis!r}")
         if training:
-            y, cache = batchnorm_forward(z, self.gamma, self.beta, eps=self.eps, axis=axes)
-            self.running_mean, self.running_var = update_running_stats(
-                self.running_mean, self.running_var,
-                cache["mean"].reshape(self.feature_shape), cache["var"].reshape(self.feature_shape),
-                self.momentum, convention=self.convention, n=cache["n"],
+            # z is checked above and the layer's own settings when it was built: only the
+            # parameters (which training or a learner may have changed) are checked here.
+            n = v.check_batch("z", z, axes, training=True)
+            bshape = v.broadcast_shape(z.shape, axes)
+            gamma = self._parameter("gamma", self.gamma, z.dtype).reshape(bshape)
+            beta = self._parameter("beta", self.beta, z.dtype).reshape(bshape)
+            y, cache = core._forward(z, gamma, beta, self.eps, axes, n)
+            self.running_mean, self.running_var = core._running_update(
+                self.convention, self.momentum, self.running_mean, self.running_var,
+                cache["mean"].reshape(self.feature_shape), cache["var"].reshape(self.feature_shape), n,
             )
             self.num_batches_tracked += 1
             self._cache = ("train", cache)
@@ -154,6 +160,12 @@ class BatchNorm:
         gamma = self.gamma.astype(z.dtype).reshape(bshape)
         self._cache = ("eval", {"z_hat": z_hat, "gamma": gamma, "inv_std": inv_std, "axis": axes})
         return z_hat * gamma + self.beta.astype(z.dtype).reshape(bshape)
+
+    def _parameter(self, name, value, dtype):
+        array = v.as_float_array(name, value, dtype=dtype)
+        v.check_shape(name, array, self.feature_shape, "num_features of this layer")
+        v.check_finite(name, array)
+        return array
 
     def backward(self, dy):
         """Gradient with respect to the last forward's input; sets ``dgamma`` and ``dbeta``.
