@@ -135,9 +135,12 @@ def new_figure(ncols=1, nrows=1, width=None, height=3.6, **subplot_kw):
 
 
 def figure_for(axes, ncols, **size):
-    """``(fig, axes)``: the given axes and their figure, or a new figure with ``ncols`` axes."""
+    """``(fig, axes)``: the given Axes (one, or a sequence) and their figure, or a new figure
+    with ``ncols`` axes made by :func:`new_figure` with ``size``."""
     if axes is None:
         return new_figure(ncols, **size)
+    if hasattr(axes, "figure"):
+        return axes.figure, axes
     return axes[0].figure, axes
 
 
@@ -486,10 +489,7 @@ def plot_variance_error(offsets, errors, ax=None, floor=1e-9):
 
     Introduced in ``notebooks/01_batch_statistics.ipynb``.
     """
-    if ax is None:
-        fig, ax = new_figure(1, width=8.0, height=4.6)
-    else:
-        fig = ax.figure
+    fig, ax = figure_for(ax, 1, width=8.0, height=4.6)
     offsets = np.asarray(offsets, dtype=np.float64)
     drawn = {"fig": fig, "ax": ax, "lines": {}}
     markers = ["o", "s", "^", "D"]
@@ -557,10 +557,7 @@ def plot_feature_histograms(values, edges, ax=None, title="", xlabel="value", hi
 
     Introduced in ``notebooks/02_normalization.ipynb``.
     """
-    if ax is None:
-        fig, ax = new_figure(1, width=6.0, height=4.0)
-    else:
-        fig = ax.figure
+    fig, ax = figure_for(ax, 1, width=6.0, height=4.0)
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
@@ -640,10 +637,7 @@ def plot_eps_curve(eps, var=None, ax=None, var_range=(1e-10, 1e2)):
 
     Introduced in ``notebooks/02_normalization.ipynb``.
     """
-    if ax is None:
-        fig, ax = new_figure(1, width=6.0, height=4.0)
-    else:
-        fig = ax.figure
+    fig, ax = figure_for(ax, 1, width=6.0, height=4.0)
     grid = np.logspace(np.log10(var_range[0]), np.log10(var_range[1]), 200)
     drawn = {"fig": fig, "ax": ax, "grid": grid}
     with style():
@@ -862,10 +856,7 @@ def plot_invariance_gap(scales, gaps, ax=None, eps=None, var=None):
 
     Introduced in ``notebooks/04_shift_scale_invariance.ipynb``.
     """
-    if ax is None:
-        fig, ax = new_figure(1, width=7.5, height=4.4)
-    else:
-        fig = ax.figure
+    fig, ax = figure_for(ax, 1, width=7.5, height=4.4)
     scales = np.asarray(scales, dtype=np.float64)
     gaps = np.asarray(gaps, dtype=np.float64)
     drawn = {"fig": fig, "ax": ax}
@@ -1088,10 +1079,7 @@ def plot_bn_graph(ax=None, backward=True, highlight=()):
     """
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    if ax is None:
-        fig, ax = new_figure(width=14.5, height=5.6)
-    else:
-        fig = ax.figure
+    fig, ax = figure_for(ax, 1, width=14.5, height=5.6)
     highlight = set(highlight)
     width, height = 2.5, 1.35
     drawn = {"fig": fig, "ax": ax, "boxes": {}, "forward": {}, "backward": {}, "arrows": []}
@@ -1278,10 +1266,7 @@ def plot_test_accuracy(histories, ax=None, title="(a) test accuracy"):
 
     Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
-    if ax is None:
-        fig, ax = new_figure(width=6.0, height=4.0)
-    else:
-        fig = ax.figure
+    fig, ax = figure_for(ax, 1, width=6.0, height=4.0)
     drawn = {"fig": fig, "ax": ax, "lines": {}, "diverged": {}}
     labels = [label for label in VARIANT_ORDER if label in histories] + \
              [label for label in histories if label not in VARIANT_ORDER]
@@ -1376,10 +1361,7 @@ def plot_percentiles(history, ax=None, title=None, ylim=None, legend=True):
 
     Introduced in ``notebooks/07_training_with_bn.ipynb``.
     """
-    if ax is None:
-        fig, ax = new_figure(width=6.0, height=4.0)
-    else:
-        fig = ax.figure
+    fig, ax = figure_for(ax, 1, width=6.0, height=4.0)
     label = history.label if history is not None else "not run"
     colour = VARIANT_COLORS.get(label, PALETTE["black"])
     drawn = {"fig": fig, "ax": ax, "lines": []}
