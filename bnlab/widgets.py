@@ -780,7 +780,6 @@ class ShiftScaleExplorer(Explorer):
         self.set_renderer(d["fig"], [d["z"], d["z_shifted"], d["y"], d["y_shifted"],
                                      d["shift_title"], d["gap_text"]])
         self.render()
-        _drop_layout_engine(self.fig)
         self.observe(self.scale_slider, self.sign, self.shift_slider, self.eps_choice, self.batch_text)
         controls = widgets.HBox([
             widgets.VBox([self.scale_slider, self.sign, self.shift_slider, self.eps_choice]),
@@ -926,7 +925,6 @@ class RunningStatsExplorer(Explorer):
         self.set_renderer(dr["fig"], dynamic)
         self.draw()
         self.render()
-        _drop_layout_engine(self.fig)
         self.observe(self.momentum_slider, self.pass_as, self.batch_size_slider, self.steps_slider,
                      self.seed_slider, self.feature_choice)
         controls = widgets.VBox([
@@ -1016,16 +1014,6 @@ class RunningStatsExplorer(Explorer):
                 f"{head}{''.join(rows)}</table>")
 
 
-def _drop_layout_engine(fig):
-    """After the first render, keep the layout fixed without a layout engine.
-
-    ``fig.set_layout_engine("none")`` (what FastRenderer does) leaves a
-    placeholder engine, which FastRenderer takes for a live one and so draws
-    every full redraw twice; with no engine at all a full redraw draws once.
-    """
-    fig.set_layout_engine(None)
-
-
 class TrainEvalExplorer(Explorer):
     """Training mode or evaluation mode on a test batch, after some training.
 
@@ -1100,7 +1088,6 @@ class TrainEvalExplorer(Explorer):
                                      d["outputs"], d["sample"], d["status"], d["output_title"]])
         self.draw()
         self.render()
-        _drop_layout_engine(self.fig)
         self.observe(self.mode, self.trained_steps_slider, self.momentum_slider, self.test_size_slider)
         controls = widgets.VBox([
             self.mode,
@@ -1261,7 +1248,6 @@ class BatchCouplingExplorer(Explorer):
         self.set_renderer(d["fig"], [*d["stems"], *d["dots"], *d["refs"], *d["titles"]])
         self.draw()
         self.render()
-        _drop_layout_engine(self.fig)
         self.observe(self.sample_slider, self.feature_slider, self.nudge_slider, self.shift_slider,
                      self.batch_text)
         controls = widgets.HBox([
