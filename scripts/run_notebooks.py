@@ -41,7 +41,8 @@ def execute(path, timeout=300):
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
-    nb.metadata.pop("widgets", None) if not _has_widgets(nb) else None
+    if not _has_widgets(nb):
+        nb.metadata.pop("widgets", None)
     nbformat.validate(nb)
     nbformat.write(nb, path)
     return seconds
