@@ -135,8 +135,10 @@ class BatchNorm:
             raise TypeError(f"training must be True or False, got {training!r}")
         z = v.as_float_array("z", z)
         axes = v.normalize_axis(self.axis, z.ndim)
-        v.check_shape("z's feature dimensions", np.empty(v.feature_shape(z.shape, axes), dtype=bool),
-                      self.feature_shape, f"num_features of this layer, with axis={self.axis!r}")
+        features = v.feature_shape(z.shape, axes)
+        if features != self.feature_shape:
+            raise ValueError(f"z's feature dimensions must have shape {self.feature_shape} (num_features of "
+                             f"this layer, with axis={self.axis!r}), got shape {features}")
         if training:
             # z is checked above and the layer's own settings when it was built: only the
             # parameters (which training or a learner may have changed) are checked here.
