@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _validate as v
 from .conventions import get_convention
-from .core import batch_stats, update_running_stats
+from .core import _running_update, batch_stats, update_running_stats
 
 __all__ = ["track_running_stats", "convert_momentum"]
 
@@ -65,17 +65,13 @@ def track_running_stats(batches, convention="keras", momentum=None):
     mean = np.empty((steps + 1, features), batches.dtype)
     var = np.empty((steps + 1, features), batches.dtype)
     mean[0], var[0] = conv.initial_mean, conv.initial_var
-    # The first step through update_running_stats (the one home of the
-    # formulas, which also validates); the rest with the same convention data
-    # in a tight loop, several times faster for an explorer (tests check that
-    # every step equals update_running_stats).
+    # The first step through update_running_stats, which also validates; the rest
+    # through the same formulas without re-checking arrays already checked.
     mean[1], var[1] = update_running_stats(mean[0], var[0], batch_mean[0], batch_var[0], momentum,
                                            convention=conv, n=n)
-    weight = conv.batch_weight(momentum)
-    stored_var = batch_var * (n / (n - 1)) if conv.unbiased_running_var else batch_var
     for step in range(1, steps):
-        mean[step + 1] = mean[step] + weight * (batch_mean[step] - mean[step])
-        var[step + 1] = var[step] + weight * (stored_var[step] - var[step])
+        mean[step + 1], var[step + 1] = _running_update(
+            conv, momentum, mean[step], var[step], batch_mean[step], batch_var[step], n)
     return {"mean": mean, "var": var, "batch_mean": batch_mean, "batch_var": batch_var,
             "batch_weight": conv.batch_weight(momentum), "n": n}
 
