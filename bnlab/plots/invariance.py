@@ -60,11 +60,13 @@ def plot_shift_scale(z, z_shifted, y, y_shifted, axes=None, scale=None, shift=No
             feature_axis(ax, d)
         finish_axes(ax_z, "input z", "feature", "value")
         finish_axes(ax_s, _shift_title(scale, shift), "feature", "value")
+        # z' spans decades as a moves: the label keeps room for six-character ticks (10.002)
+        # whatever the first ones were, so the layout (frozen after the first draw) holds them
+        ax_s.yaxis.set_label_coords(-0.21, 0.5)
         finish_axes(ax_y, "BN output: y (○) and y' (●)", "feature", "value")
         drawn["shift_title"] = ax_s.title
         ax_z.set_ylim(*padded_limits(z))
         ax_s.set_ylim(*padded_limits(z_shifted))
-        ax_s.ticklabel_format(axis="y", useOffset=False)  # plain values, no "+1e1" offset for a tiny a
         flipped = 2 * np.mean(y, axis=0) - np.asarray(y)  # where y' lands for a negative a
         ax_y.set_ylim(*padded_limits(np.concatenate([np.ravel(y), np.ravel(flipped)]), pad=0.3))
         drawn["gap_text"] = ax_y.text(

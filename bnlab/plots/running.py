@@ -9,6 +9,7 @@ from .theme import (
     PALETTE,
     feature_axis,
     feature_scatter_offsets,
+    few_ticks,
     figure_for,
     finish_axes,
     style,
@@ -70,6 +71,8 @@ def plot_running_stats(mean_curves, var_curves, true_mean=None, true_var=None, b
             for i, (label, curve) in enumerate(curves.items()):
                 (drawn[f"{key}_lines"][label],) = ax.plot(np.arange(len(curve)), curve, label=label,
                                                           color=CURVE_COLORS[i % len(CURVE_COLORS)])
+        for ax in axes:
+            few_ticks(ax)
         finish_axes(ax_m, f"running mean{which}", "training step (batches seen)", "running mean",
                     legend=True)
         finish_axes(ax_v, f"running variance{which}", "training step (batches seen)", "running variance",

@@ -15,10 +15,11 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import Formatter
 
 __all__ = ["PALETTE", "FEATURE_COLORS", "STYLE", "DPI", "style", "new_figure", "figure_for", "finish_axes",
-           "padded_limits", "fit_limits",
-           "feature_scatter_offsets", "feature_axis"]
+           "padded_limits", "fit_limits", "CompactFormatter",
+           "feature_scatter_offsets", "feature_axis", "few_ticks"]
 
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -109,6 +110,40 @@ def finish_axes(ax, title, xlabel, ylabel, legend=False):
     return ax
 
 
+class CompactFormatter(Formatter):
+    """Short tick labels: ``4k`` for 4000, ``1.5M``, ``0.25``, ``−3`` (a true minus), no offset text.
+
+    The number of decimals follows the tick spacing, so neighbouring labels
+    always differ; thousands and up get a k/M/G/T suffix. Labels stay a few
+    characters wide over any range, so a figure whose layout was frozen after
+    its first draw keeps room for them.
+    """
+
+    SUFFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+    def set_locs(self, locs):
+        super().set_locs(locs)
+        locs = np.asarray(locs, dtype=np.float64)
+        locs = locs[np.isfinite(locs)]
+        biggest = float(np.max(np.abs(locs))) if locs.size else 1.0
+        self._scale, self._suffix = next(((s, x) for s, x in self.SUFFIXES if biggest >= s), (1.0, ""))
+        scaled = locs / self._scale
+        # the fewest decimals that write every tick exactly (nice ticks need few)
+        self._decimals = next((d for d in range(13) if np.allclose(np.round(scaled, d), scaled,
+                                                                   rtol=1e-9, atol=1e-12)), 12)
+        if self._decimals > 4:  # 0.000002 -> 2e−6
+            self._scale, self._suffix = 10.0 ** -self._decimals, f"e\u2212{self._decimals}"
+            self._decimals = 0
+
+    def __call__(self, x, pos=None):
+        if not hasattr(self, "_decimals"):
+            self.set_locs([x])
+        text = f"{x / self._scale:.{self._decimals}f}"
+        if float(text) == 0:
+            return "0"  # never -0, never 0.000
+        return text.replace("-", "\u2212") + self._suffix
+
+
 def padded_limits(values, pad=0.15, minimum_span=1e-9):
     """``(low, high)`` around ``values`` with ``pad`` of the span added on each side."""
     values = np.asarray(values, dtype=np.float64)
@@ -162,11 +197,23 @@ def feature_scatter_offsets(values):
     return np.column_stack([x, y]), colors
 
 
+def few_ticks(ax, nbins=5):
+    """At most ``nbins`` round ticks per axis with short labels: readable, and fast to redraw."""
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]))
+        axis.set_major_formatter(CompactFormatter())
+    return ax
+
+
 def feature_axis(ax, d):
     from matplotlib.ticker import MaxNLocator
 
-    # few, round labels: readable from the back of a room, and a faster full redraw
+    # few, round, short labels: readable from the back of a room, a faster redraw, and as
+    # wide at z' = 1000 z as at z (the layout is frozen after the first draw)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+    ax.yaxis.set_major_formatter(CompactFormatter())
     ax.set_xticks(range(d))
     ax.set_xticklabels([str(j) for j in range(d)])
     ax.set_xlim(-0.6, d - 0.4)

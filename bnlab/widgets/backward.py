@@ -151,7 +151,6 @@ class BatchCouplingExplorer(Explorer):
             self._syncing = False
 
     def compute(self):
-
         z = parse_batch(self.batch_text.value)
         n, d = z.shape
         if n > self.MAX_SAMPLES:
@@ -185,7 +184,6 @@ class BatchCouplingExplorer(Explorer):
         }
 
     def draw(self):
-
         j, k = self.feature, self.sample
         subtitles = (
             f"δ = {self.nudge + 0.0:+.2f} on sample {k}, c = {self.shift + 0.0:+.1f}",

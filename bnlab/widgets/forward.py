@@ -118,7 +118,6 @@ class BatchStatsExplorer(Explorer):
         self.widget = self.layout(controls)
 
     def compute(self):
-
         z = parse_batch(self.batch_text.value)
         n, d = z.shape
         if d > MAX_FEATURES:
@@ -128,7 +127,6 @@ class BatchStatsExplorer(Explorer):
                 "n_samples": n, "n_features": d}
 
     def draw(self):
-
         update_batch_stats(self.drawn, self.z, self.mean, self.var)
         self._after_update()
 
@@ -285,7 +283,6 @@ class NormalizationExplorer(Explorer):
         return (self.z - self.offset) / self.z_scale
 
     def compute(self):
-
         eps = float(self.eps_slider.value)
         spread = float(self.spread_slider.value)
         z = self.offset + spread * self.base
@@ -297,7 +294,6 @@ class NormalizationExplorer(Explorer):
                 "var": var, "var_z_hat": float(var_z_hat[0]), "predicted_var_z_hat": var / (var + eps)}
 
     def draw(self):
-
         ax_z, ax_h = self.z_drawn["ax"], self.z_hat_drawn["ax"]
         update_feature_histograms(self.z_drawn, self._z_units())
         for text, u in zip(self.z_tick_texts, self.Z_TICKS):
@@ -427,7 +423,6 @@ class ScaleShiftExplorer(Explorer):
             self.readout]))
 
     def compute(self):
-
         j = int(self.feature_picker.value)
         gamma, beta = self.gamma.copy(), self.beta.copy()
         gamma[j] = float(self.gamma_slider.value)
@@ -437,7 +432,6 @@ class ScaleShiftExplorer(Explorer):
         return {"feature": j, "gamma": gamma, "beta": beta, "y": y, "y_mean": y_mean, "y_var": y_var}
 
     def draw(self):
-
         j = self.feature
         for drawn, values in ((self.z_drawn, self.z), (self.z_hat_drawn, self.z_hat)):
             update_feature_histograms(drawn, values, highlight=j)
@@ -476,5 +470,4 @@ class ScaleShiftExplorer(Explorer):
 
 
 def _feature_color(j):
-
     return FEATURE_COLORS[j % len(FEATURE_COLORS)]

@@ -100,7 +100,6 @@ class ShiftScaleExplorer(Explorer):
         self.widget = self.layout(controls)
 
     def compute(self):
-
         z = parse_batch(self.batch_text.value)
         d = z.shape[1]
         gamma = self._gamma if self._gamma is not None and self._gamma.shape == (d,) else (
@@ -125,7 +124,6 @@ class ShiftScaleExplorer(Explorer):
         }
 
     def draw(self):
-
         extra = f"z' behaves like z with eps/a² = {self.effective_eps:.2g}"
         update_shift_scale(self.drawn, self.z, self.z_shifted, self.y, self.y_shifted,
                            scale=self.a, shift=self.b, extra=extra)

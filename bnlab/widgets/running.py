@@ -105,10 +105,13 @@ class RunningStatsExplorer(Explorer):
             batch_mean=self.keras["batch_mean"][:, f], batch_var=self.keras["batch_var"][:, f], feature=f)
         self._set_limits()
         dr = self.drawn
-        # one legend is enough (same colours in both panels) and halves the cost of a full redraw
-        dr["axes"][1].get_legend().remove()
-        with plot_style():  # a fixed place: "best" is recomputed on every full redraw
-            dr["axes"][0].legend(loc="upper right", framealpha=0.85)
+        # one legend for both panels (same colours), above them: it never covers a curve, and a
+        # slider that rescales the panels redraws only the panels (the legend is costly to draw)
+        handles, labels = dr["axes"][0].get_legend_handles_labels()
+        for ax in dr["axes"]:
+            ax.get_legend().remove()
+        with plot_style():
+            dr["fig"].legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
         dynamic = [*dr["mean_lines"].values(), *dr["var_lines"].values(), dr["batch_mean"], dr["batch_var"],
                    dr["true_mean"], dr["true_var"], dr["axes"][0].title, dr["axes"][1].title]
         self.set_renderer(dr["fig"], dynamic)
@@ -136,7 +139,6 @@ class RunningStatsExplorer(Explorer):
                 for name, label in self._LABELS}
 
     def compute(self):
-
         momentum = float(self.momentum_slider.value)
         keras_momentum = momentum
         pytorch_momentum = momentum if self.pass_as.value == "same" else convert_momentum(
@@ -281,13 +283,11 @@ class TrainEvalExplorer(Explorer):
         self.widget = self.layout(controls)
 
     def _trace(self, momentum):
-
         if momentum not in self._traces:
             self._traces = {momentum: track_running_stats(self._stream, "keras", momentum)}  # keep one
         return self._traces[momentum]
 
     def compute(self):
-
         momentum = float(self.momentum_slider.value)
         steps = int(self.trained_steps_slider.value)
         trace = self._trace(momentum)
@@ -302,7 +302,6 @@ class TrainEvalExplorer(Explorer):
                 "running_after_pass": (bn.running_mean, bn.running_var)}
 
     def draw(self):
-
         sample = ", ".join(f"{v + 0.0:.2f}" for v in self.sample_output)
         if self.training:
             status = (f"sample 0 → [{sample}]\nnormalized with this batch's own statistics;\n"

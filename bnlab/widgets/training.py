@@ -200,7 +200,6 @@ class TrainingExplorer(Explorer):
                 "last_run_seconds": time.perf_counter() - start}
 
     def draw(self):
-
         update_training_figure(self.drawn, self.histories)
         self.summary.value = self._summary_html()
 
@@ -210,7 +209,6 @@ class TrainingExplorer(Explorer):
         super().render(full=True)
 
     def _summary_html(self):
-
         if not self.histories:
             return "<p>No run yet: press Run.</p>"
         steps = self.settings["steps"]
