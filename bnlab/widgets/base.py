@@ -23,7 +23,12 @@ __all__ = ["Explorer", "parse_batch", "format_batch"]
 _SEPARATORS = re.compile(r"[,\s]+")
 
 
-def parse_batch(text, min_rows=2, max_values=10_000, dtype=np.float64):
+#: Largest magnitude a typed value may have: BN squares values and sums the squares, and every
+#: explorer scales them further, all of which must stay far inside float64's range (1.8e308).
+MAX_ABS_VALUE = 1e100
+
+
+def parse_batch(text, min_rows=2, max_values=10_000, dtype=np.float64, max_abs=MAX_ABS_VALUE):
     """Parse a batch typed by a learner: one sample per line, numbers separated by commas or spaces.
 
     Only numbers are accepted (``float()`` on each token; nothing is ever
@@ -37,6 +42,8 @@ def parse_batch(text, min_rows=2, max_values=10_000, dtype=np.float64):
     max_values : int
         Refuse absurdly large pastes.
     dtype : numpy dtype
+    max_abs : float, default 1e100
+        Refuse values of larger magnitude: their squares would overflow.
 
     Returns
     -------
@@ -46,7 +53,8 @@ def parse_batch(text, min_rows=2, max_values=10_000, dtype=np.float64):
     ------
     ValueError
         Naming what is wrong: an empty batch, a word instead of a number (and
-        where), ragged rows, too few rows, NaN or infinity.
+        where), ragged rows, too few rows, NaN or infinity, a value too large
+        to compute with.
     """
     if not isinstance(text, str):
         raise TypeError(f"the batch must be text, got {type(text).__name__}")
@@ -68,6 +76,11 @@ def parse_batch(text, min_rows=2, max_values=10_000, dtype=np.float64):
                 raise ValueError(
                     f"row {len(rows) + 1} (line {line_no}): {token!r} is not a finite number; "
                     "batch normalization needs real values"
+                )
+            if abs(value) > max_abs:
+                raise ValueError(
+                    f"row {len(rows) + 1} (line {line_no}): {token!r} is too large to compute with "
+                    f"(BN squares it); keep values within ±{max_abs:g}"
                 )
             values.append(value)
         rows.append(values)
@@ -191,16 +204,24 @@ class Explorer:
         Returns True on success (without drawing: :meth:`update` draws).
         """
         try:
-            state = self.compute()
+            with np.errstate(over="raise"):  # an overflow is a message, never a warning
+                state = self.compute()
+        except FloatingPointError:
+            return self.show_error("these numbers are too large to compute with in float64 (an "
+                                   "intermediate result overflowed); try smaller values")
         except (ValueError, TypeError, ArithmeticError) as exc:
-            self.error = str(exc)
-            self.message.value = message_html(self.error, "error")
-            return False
+            return self.show_error(str(exc))
         for key, value in state.items():
             setattr(self, key, value)
         self.error = None
         self.message.value = ""
         return True
+
+    def show_error(self, text):
+        """Show ``text`` as the explorer's error message (the state stays as it was); returns False."""
+        self.error = text
+        self.message.value = message_html(text, "error")
+        return False
 
     def update(self):
         """Recompute from the controls, redraw, re-render. Returns True on success."""
