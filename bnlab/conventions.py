@@ -44,6 +44,13 @@ class Convention:
         ``var * n / (n - 1)``.
     initial_mean, initial_var : float
         Initial running statistics.
+    frozen_layer_runs_in_inference : bool
+        What ``trainable=False`` means for a :class:`bnlab.BatchNorm`. True
+        (Keras 3): a frozen layer runs in inference mode even when called
+        with ``training=True`` (running statistics used, never updated).
+        False (PyTorch's ``requires_grad_(False)``): only gamma and beta stop
+        learning; a training-mode forward still normalizes with the batch
+        statistics and updates the running ones.
     """
 
     name: str
@@ -54,6 +61,7 @@ class Convention:
     unbiased_running_var: bool
     initial_mean: float = 0.0
     initial_var: float = 1.0
+    frozen_layer_runs_in_inference: bool = False
 
     def batch_weight(self, momentum):
         """The weight a new batch statistic gets in the running average."""
@@ -74,6 +82,7 @@ CONVENTIONS = {
         eps=1e-3,
         momentum_weights_running=True,
         unbiased_running_var=False,
+        frozen_layer_runs_in_inference=True,
     ),
     "pytorch": Convention(
         name="pytorch",
@@ -82,6 +91,7 @@ CONVENTIONS = {
         eps=1e-5,
         momentum_weights_running=False,
         unbiased_running_var=True,
+        frozen_layer_runs_in_inference=False,
     ),
 }
 
