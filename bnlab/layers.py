@@ -6,6 +6,7 @@ versus inference is always an explicit argument.
 
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "layer_params",
     "as_rng",
     "INIT_SCALES",
+    "fold_model",
 ]
 
 
@@ -927,3 +929,103 @@ class SGD:
                     f"params_and_grads[{i}]: grad has shape {np.shape(grad)}, param has shape {param.shape}"
                 )
             param -= self.learning_rate * grad
+
+
+# ---------------------------------------------------------------------------
+# After training: folding BN into the layer before it (notebook 10).
+# ---------------------------------------------------------------------------
+
+
+def _foldable_out_axis(layer):
+    """The output-feature axis of ``layer``'s ``W`` if BN can fold into it, else None.
+
+    :class:`Dense` (``x @ W``, ``W`` of shape ``(D, M)``): -1. A layer class
+    named ``Conv2D`` with ``W`` of shape ``(C_out, C_in, kh, kw)`` and a
+    bias attribute ``b`` (None without bias): 0.
+    """
+    if isinstance(layer, Dense):
+        return -1
+    if type(layer).__name__ == "Conv2D" and hasattr(layer, "W") and hasattr(layer, "b"):
+        return 0
+    return None
+
+
+def fold_model(model):
+    """A copy of ``model`` with every linear layer + BatchNorm pair folded into one layer.
+
+    Parameters
+    ----------
+    model : Sequential
+        Left untouched: the result is built from a deep copy.
+
+    Returns
+    -------
+    Sequential
+        Each :class:`Dense` (or ``Conv2D``) directly followed by a
+        :class:`BatchNorm` becomes one layer of the same class whose ``W``
+        and ``b`` are :func:`bnlab.fold_batchnorm` of the pair (it gets a
+        bias even if it had none); the BatchNorm disappears. Every other
+        layer is a copy. ``folded.forward(x, training=False)`` equals
+        ``model.forward(x, training=False)`` up to rounding (about 1e-15
+        relative in float64).
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a :class:`Sequential`.
+    ValueError
+        A BatchNorm after a linear layer does not normalize that layer's
+        output features (its ``num_features`` is not the layer's output
+        width, or after a ``Conv2D`` it does not reduce over ``(0, 2, 3)``).
+
+    Notes
+    -----
+    Folding uses the evaluation-mode map, so the folded model reproduces
+    ``training=False`` only (training mode normalizes with batch statistics,
+    which no fixed layer can). A BatchNorm without running statistics
+    (``track_running_stats=False``) normalizes with the batch even in
+    evaluation, so it is left in place unfolded, as PyTorch's
+    ``torch.fx.experimental.optimization.fuse`` does. For each pair, with
+    :math:`s = \\gamma / \\sqrt{\\sigma^2_{run} + \\epsilon}`:
+    :math:`W' = W\\,\\mathrm{diag}(s)`, :math:`b' = (b - \\mu_{run})\\,s + \\beta`.
+
+    Introduced in notebook 10 (after training: inference, freezing, folding).
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a bnlab Sequential, got {type(model).__name__}")
+    layers = copy.deepcopy(model.layers)  # one copy: layers sharing a generator keep sharing it
+    folded = []
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        out_axis = _foldable_out_axis(layer)
+        following = layers[i + 1] if i + 1 < len(layers) else None
+        if out_axis is None or not isinstance(following, BatchNorm) or not following.track_running_stats:
+            folded.append(layer)
+            i += 1
+            continue
+        bn = following
+        width = np.shape(layer.W)[out_axis]
+        if bn.feature_shape != (width,):
+            raise ValueError(
+                f"layers[{i + 1}] (BatchNorm with num_features {bn.feature_shape}) cannot fold into "
+                f"layers[{i}] ({type(layer).__name__} with {width} output features): it must normalize "
+                f"each of them, num_features ({width},)"
+            )
+        if out_axis == 0 and v.normalize_axis(bn.axis, 4) != (0, 2, 3):
+            raise ValueError(
+                f"layers[{i + 1}] (BatchNorm with axis={bn.axis!r}) cannot fold into layers[{i}] "
+                f"({type(layer).__name__}): after a convolution it must reduce over axis (0, 2, 3), "
+                "one statistic per channel"
+            )
+        layer.W, layer.b = core.fold_batchnorm(
+            layer.W, layer.b, bn.running_mean, bn.running_var, bn.gamma, bn.beta, bn.eps,
+            out_axis=out_axis)
+        for cache in ("dW", "db"):
+            if hasattr(layer, cache):
+                setattr(layer, cache, None)
+        if hasattr(layer, "_x"):
+            layer._x = None
+        folded.append(layer)
+        i += 2
+    return Sequential(folded)
