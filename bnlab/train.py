@@ -19,6 +19,12 @@ the mini-batches and the noise come from separate streams of one
 ``SeedSequence(seed)``, so with and without BN start from the same weights and
 see the same batches.
 
+After training (notebooks 10-11), four short experiments on a 64-64-64-10 ReLU
+MLP with BN: :func:`precise_bn_experiment` (precise BN against the running
+average), :func:`adabn_experiment` (re-estimated statistics on shifted digits),
+:func:`bn_position_experiment` (BN before or after the activation) and
+:func:`folding_experiment` (folding BN into the dense layers).
+
 Introduced in ``notebooks/07_training_with_bn.ipynb``.
 """
 
