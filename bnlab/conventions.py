@@ -259,7 +259,10 @@ def translate(framework, momentum=None, eps=None, *, ndim=2, axis=None, affine=T
 
     Introduced in notebook 10 (after training: inference, freezing, folding).
     """
-    source = get_convention(framework).name
+    if not isinstance(framework, str) or framework.lower() not in CONVENTIONS:
+        raise ValueError(f"framework must be one of {sorted(CONVENTIONS)} (whose settings these are), "
+                         f"got {framework!r}")
+    source = framework.lower()
     if isinstance(ndim, bool) or not isinstance(ndim, numbers.Integral) or ndim not in _TORCH_LAYERS:
         raise ValueError(f"ndim must be 2, 3, 4 or 5 (the rank of the layer's input), got {ndim!r}")
     if not isinstance(affine, bool):

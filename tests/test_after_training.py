@@ -569,7 +569,8 @@ def test_render_translation_columns_and_blocks():
 
 
 @pytest.mark.parametrize(("kwargs", "error", "fragments"), [
-    (dict(framework="tensorflow"), ValueError, ("convention must be one of", "'tensorflow'")),
+    (dict(framework="tensorflow"), ValueError, ("framework must be one of ['keras', 'pytorch']", "'tensorflow'")),
+    (dict(framework=None), ValueError, ("framework must be one of",)),
     (dict(framework="pytorch", ndim=6), ValueError, ("ndim must be 2, 3, 4 or 5", "got 6")),
     (dict(framework="pytorch", ndim=4, axis=-1), ValueError, ("PyTorch's BatchNorm always normalizes", "axis 1")),
     (dict(framework="keras", ndim=4, axis=0), ValueError, ("axis=0 must name a feature axis", "axis 0 is the batch")),
@@ -684,3 +685,36 @@ def test_fold_model_refuses_mismatched_pairs(rng):
     wrong_axis = BatchNorm(3, axis=(0, 1, 2))  # per-column statistics of an (N, C, H, W) map
     with refused(ValueError, "cannot fold into layers[0] (Conv2D)", "reduce over axis (0, 2, 3)"):
         fold_model(Sequential([conv, wrong_axis]))
+
+
+# --- the public face ------------------------------------------------------------------------------
+
+AFTER_TRAINING_NAMES = ["fold_batchnorm", "fold_model", "recalibrate_batchnorm", "shift_digits", "translate",
+                        "Translation", "render_translation"]
+
+
+@pytest.mark.parametrize("name", AFTER_TRAINING_NAMES)
+def test_exported_with_numpydoc_docstrings_naming_their_notebook(name):
+    assert name in bnlab.__all__
+    obj = getattr(bnlab, name)
+    doc = obj.__doc__ or ""
+    assert re.search(r"Introduced in notebook 1[01]", doc), name
+    if name != "Translation":
+        assert "Parameters" in doc and "Returns" in doc and "Notes" in doc, name
+
+
+@pytest.mark.parametrize("name", ["precise_bn_experiment", "adabn_experiment", "bn_position_experiment",
+                                  "folding_experiment"])
+def test_experiments_are_documented(name):
+    from bnlab import train
+
+    doc = getattr(train, name).__doc__
+    assert name in train.__all__
+    assert "Parameters" in doc and "Returns" in doc and "Measured" in doc and "Introduced in notebook 1" in doc
+
+
+def test_batchnorm_documents_its_new_arguments():
+    doc = BatchNorm.__doc__
+    for word in ('"cumulative"', "affine", "track_running_stats", "trainable", "notebook 10"):
+        assert word in doc, word
+    assert "Introduced in notebook 10" in BatchNorm.reset_running_stats.__doc__
