@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 import bnlab
-from bnlab import BatchNorm, fold_batchnorm, fold_model, recalibrate_batchnorm, shift_digits, translate
+from bnlab import (
+    BatchNorm,
+    fold_batchnorm,
+    fold_model,
+    recalibrate_batchnorm,
+    shift_digits,
+    translate,
+)
 from bnlab.layers import SGD, Dense, ReLU, Sequential, ShiftScaleNoise, layer_params
 from bnlab.running import convert_momentum
 
@@ -544,7 +551,7 @@ def test_rendered_bnlab_code_builds_the_layers_it_names():
     t = translate("pytorch", 0.3, eps=1e-4, ndim=4, affine=False, num_features=7)
     code = t.code()
     namespace = {}
-    exec(code["bnlab"], namespace)
+    exec(code["bnlab"], namespace)  # noqa: S102 - the printed code must build what it says
     for name in ("pytorch", "keras"):
         bn = namespace[f"bn_{name}"]
         settings = t.bnlab[name]
