@@ -1,6 +1,6 @@
 """The notebooks in a real browser: JupyterLab in headless Chromium.
 
-For every ``notebooks/NN_*.ipynb`` but the index: open it in JupyterLab, wait for an idle
+For every numbered notebook but the index (``notebooks/NN_*.ipynb``): open it in JupyterLab, wait for an idle
 kernel, clear the stored outputs, Run All Cells, wait until every code cell
 shows an execution number, check that no cell shows an error and the page
 raised no JavaScript error, then move the first explorer's first slider with
