@@ -6,6 +6,7 @@ with a message naming the argument, what was expected and what came.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -88,7 +89,7 @@ def broadcast_shape(shape, axes):
 
 def values_per_feature(shape, axes):
     """Number of values each feature's statistics are computed from."""
-    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    return math.prod(shape[a] for a in axes)
 
 
 def check_batch(name, z, axes, *, training):

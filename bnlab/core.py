@@ -13,6 +13,7 @@ computed in float64; ``gamma``, ``beta`` and ``dy`` follow ``z``'s dtype.
 
 from __future__ import annotations
 
+import functools
 import string
 
 import numpy as np
@@ -73,10 +74,38 @@ def _sum_of_products(a, b, axes):
     accuracy); it is only faster: no product array to allocate, write and
     read back.
     """
-    letters = string.ascii_letters[: a.ndim]
+    total = np.einsum(_reduction_subscripts(a.ndim, axes), a, b)
+    return total.reshape(v.broadcast_shape(a.shape, axes))
+
+
+@functools.lru_cache(maxsize=128)
+def _reduction_subscripts(ndim, axes):
+    """``"abc,abc->b"`` for ``ndim=3, axes=(0, 2)`` (cached: a training step asks for the same ones)."""
+    letters = string.ascii_letters[:ndim]
     kept = "".join(letter for i, letter in enumerate(letters) if i not in axes)
-    total = np.einsum(f"{letters},{letters}->{kept}", a, b)
-    return np.reshape(total, v.broadcast_shape(a.shape, axes))
+    return f"{letters},{letters}->{kept}"
+
+
+@functools.lru_cache(maxsize=128)
+def _shift_index(ndim, axes):
+    """Index of the values the variance's shift is averaged over: the first samples along ``axes[0]``."""
+    first = axes[0]
+    return tuple(
+        slice(0, _SHIFT_SAMPLES) if i == first else slice(0, 1) if i in axes else slice(None)
+        for i in range(ndim)
+    )
+
+
+def _times_last_axis_constant(a, factors):
+    """``a * factors`` for ``factors`` constant along ``a``'s last axis (shape ``(..., 1)``).
+
+    Through ``np.einsum``: NumPy's broadcasting multiply is 1.3-2x slower when
+    the broadcast value changes every few hundred elements (rows shorter than
+    about 8192 values), as it does per (sample, channel) in group norm.
+    """
+    letters = string.ascii_letters[: a.ndim]
+    factors = np.broadcast_to(factors, a.shape[:-1] + (1,))[..., 0]
+    return np.einsum(f"{letters},{letters[:-1]}->{letters}", a, factors)
 
 
 def _shifted_moments(z, axes):
@@ -89,18 +118,17 @@ def _shifted_moments(z, axes):
     deviation, no catastrophic cancellation happens even far from zero, where
     ``np.var`` in float32 (which accumulates row by row) loses digits.
     """
-    first = axes[0]
-    head = tuple(
-        slice(0, _SHIFT_SAMPLES) if i == first else slice(0, 1) if i in axes else slice(None)
-        for i in range(z.ndim)
-    )
+    n = v.values_per_feature(z.shape, axes)
     # Non-finite input or overflow is reported by _check_stats_finite, which
     # locates the culprit: no RuntimeWarning (inf - inf, ...) before that error.
+    # (np.add.reduce(...) / count is what .mean() computes, without its Python overhead.)
     with np.errstate(invalid="ignore", over="ignore"):
-        shift = z[head].mean(axis=axes, keepdims=True)
+        shift = np.add.reduce(z[_shift_index(z.ndim, axes)], axis=axes, keepdims=True)
+        shift /= min(_SHIFT_SAMPLES, z.shape[axes[0]])
         d = z - shift
-        d_mean = d.mean(axis=axes, keepdims=True)
-        var = _sum_of_products(d, d, axes) / v.values_per_feature(z.shape, axes)
+        d_mean = np.add.reduce(d, axis=axes, keepdims=True)
+        d_mean /= n
+        var = _sum_of_products(d, d, axes) / n
         var -= np.square(d_mean)
         mean = shift + d_mean
     np.maximum(var, 0, out=var)  # rounding can leave -1e-9 for a constant feature
@@ -582,8 +610,8 @@ def normalize_backward(dx_hat, cache):
     dx_hat = v.as_float_array("dx_hat", dx_hat, dtype=d.dtype)
     v.check_shape("dx_hat", dx_hat, d.shape, "the shape of x")
     with np.errstate(invalid="ignore", over="ignore"):  # reported just below, with the location
-        dx, _, _ = _normalize_grad(dx_hat, cache)
-    _check_grads_finite(dx_hat, dx, name="dx_hat")
+        dx, sum_g, sum_g_xhat = _normalize_grad(dx_hat, cache)
+    _check_grads_finite(dx_hat, sum_g, sum_g_xhat, name="dx_hat")
     return dx
 
 
@@ -698,6 +726,11 @@ def layer_norm_forward(x, normalized_shape, gamma=None, beta=None, eps=1e-5):
     what = "normalized_shape: one value per normalized element"
     gamma = _family_param("gamma", gamma, x.dtype, shape, what)
     beta = _family_param("beta", beta, x.dtype, shape, what)
+    return _layer_norm_forward(x, shape, m, gamma, beta, eps)
+
+
+def _layer_norm_forward(x, shape, m, gamma, beta, eps):
+    """:func:`layer_norm_forward` on checked arguments (``m`` values in ``shape``)."""
     cache = _family_cache("layer_norm_forward", x_shape=x.shape, dtype=x.dtype,
                           normalized_shape=shape, gamma=gamma, has_beta=beta is not None)
     rows = x.reshape(-1, m)
@@ -752,8 +785,8 @@ def layer_norm_backward(dy, cache):
             g = rows * gamma.reshape(-1)
         else:
             g = rows
-        dx, _, _ = _normalize_grad(g, cache)
-    _check_grads_finite(dy, dx, *(grad for grad in (dgamma, dbeta) if grad is not None))
+        dx, sum_g, sum_g_xhat = _normalize_grad(g, cache)
+    _check_grads_finite(dy, sum_g, sum_g_xhat, *(grad for grad in (dgamma, dbeta) if grad is not None))
     return dx.reshape(cache["x_shape"]), dgamma, dbeta
 
 
@@ -829,19 +862,27 @@ def group_norm_forward(x, num_groups, gamma=None, beta=None, eps=1e-5):
     what = "one value per channel"
     gamma = _family_param("gamma", gamma, x.dtype, (channels,), what)
     beta = _family_param("beta", beta, x.dtype, (channels,), what)
+    return _group_norm_forward(x, num_groups, gamma, beta, eps)
+
+
+def _group_norm_forward(x, num_groups, gamma, beta, eps):
+    """:func:`group_norm_forward` on checked arguments."""
+    n_samples, channels = x.shape[:2]
     cache = _family_cache("group_norm_forward", x_shape=x.shape, dtype=x.dtype,
                           num_groups=num_groups, gamma=gamma, has_beta=beta is not None)
     rows = x.reshape(n_samples * num_groups, -1)  # (N*G, C/G * positions)
     d, d_mean, inv_std = _normalize_rows(x, rows, eps, cache)
-    if gamma is None and beta is None:
-        cache.update(d=d, d_mean=d_mean)
-        y = d - d_mean
-        y *= inv_std
-        return y.reshape(x.shape), cache
-    x_hat = _x_hat_in_place(d, d_mean, inv_std, cache).reshape(n_samples, channels, -1)
-    y = x_hat * gamma[:, None] if gamma is not None else x_hat.copy()
+    cache.update(d=d, d_mean=d_mean)
+    # (N, G, C/G, positions): a (sample, channel) cell shares its group's statistics and its
+    # channel's gamma, beta, so y = d * a + b with one a, b per cell (two passes over the data)
+    cells = (n_samples, num_groups, channels // num_groups, -1)
+    d_mean, inv_std = d_mean.reshape(n_samples, num_groups, 1, 1), inv_std.reshape(n_samples, num_groups, 1, 1)
+    scale = inv_std if gamma is None else gamma.reshape(cells[1:3] + (1,)) * inv_std
+    shift = -d_mean * scale
     if beta is not None:
-        y += beta[:, None]
+        shift = shift + beta.reshape(cells[1:3] + (1,))
+    y = _times_last_axis_constant(d.reshape(cells), scale)
+    y += shift
     return y.reshape(x.shape), cache
 
 
@@ -862,28 +903,43 @@ def group_norm_backward(dy, cache):
     Notes
     -----
     :func:`normalize_backward` per (sample, group) with
-    :math:`d\\hat x = \\gamma_c\\, dy` (gamma varies within a group, so it
-    stays inside the sums); :math:`d\\beta_c = \\sum_{n, \\text{pos}} dy`,
-    :math:`d\\gamma_c = \\sum_{n, \\text{pos}} dy\\, \\hat x`.
+    :math:`d\\hat x = \\gamma_c\\, dy`; :math:`d\\beta_c = \\sum_{n, \\text{pos}} dy`,
+    :math:`d\\gamma_c = \\sum_{n, \\text{pos}} dy\\, \\hat x`. Gamma varies within a
+    group, so the sums are first taken per (sample, channel) cell, where gamma
+    is constant, then weighted by gamma and added over the group's channels:
+
+    .. math:: \\sum_{\\text{group}} d\\hat x = \\sum_c \\gamma_c \\sum_{\\text{pos}} dy,
+              \\qquad
+              \\sum_{\\text{group}} d\\hat x\\, \\hat x = \\sum_c \\gamma_c
+              \\sum_{\\text{pos}} dy\\, \\hat x
 
     Introduced in notebook 09 (the normalization family).
     """
     dy = _check_family_dy(dy, cache, "group_norm_forward")
     n_samples, channels = cache["x_shape"][:2]
-    gamma = cache["gamma"]
-    per_channel = dy.reshape(n_samples, channels, -1)
-    dgamma = dbeta = None
+    num_groups, gamma, m = cache["num_groups"], cache["gamma"], cache["n"]
+    cells = (n_samples, num_groups, channels // num_groups, -1)
+    dy4, d4 = dy.reshape(cells), cache["d"].reshape(cells)
+    d_mean = cache["d_mean"].reshape(n_samples, num_groups, 1, 1)
+    inv_std = cache["inv_std"].reshape(n_samples, num_groups, 1, 1)
+    gamma4 = 1.0 if gamma is None else gamma.reshape(cells[1:3] + (1,))
     with np.errstate(invalid="ignore", over="ignore"):  # reported just below, with the location
-        if cache["has_beta"]:
-            dbeta = per_channel.sum(axis=(0, 2))
-        if gamma is not None:
-            x_hat = cache["x_hat"].reshape(per_channel.shape)
-            dgamma = _sum_of_products(per_channel, x_hat, (0, 2)).reshape(channels)
-            g = (per_channel * gamma[:, None]).reshape(cache["inv_std"].shape[0], -1)
-        else:
-            g = dy.reshape(cache["inv_std"].shape[0], -1)
-        dx, _, _ = _normalize_grad(g, cache)
-    _check_grads_finite(dy, dx, *(grad for grad in (dgamma, dbeta) if grad is not None))
+        # per cell: sum(dy) and sum(dy * x_hat) = inv_std * (sum(dy * d) - d_mean * sum(dy))
+        sum_dy = dy4.sum(axis=3, keepdims=True)
+        sum_dy_xhat = inv_std * (_sum_of_products(dy4, d4, (3,)) - d_mean * sum_dy)
+        # per group: the sums of dx_hat = gamma * dy and of dx_hat * x_hat
+        sum_g = (gamma4 * sum_dy).sum(axis=2, keepdims=True)
+        sum_g_xhat = (gamma4 * sum_dy_xhat).sum(axis=2, keepdims=True)
+        # dx = inv_std * (gamma * dy - (sum_g + x_hat * sum_g_xhat) / m)
+        #    = (gamma * inv_std) * dy + k * d + c,  with x_hat = (d - d_mean) * inv_std
+        k = -inv_std * inv_std * sum_g_xhat / m
+        c = -inv_std * sum_g / m - k * d_mean
+        dx = _times_last_axis_constant(d4, k)
+        dx += c
+        dx += _times_last_axis_constant(dy4, gamma4 * inv_std)
+    dgamma = None if gamma is None else sum_dy_xhat.sum(axis=0).reshape(channels)
+    dbeta = sum_dy.sum(axis=0).reshape(channels) if cache["has_beta"] else None
+    _check_grads_finite(dy, sum_dy, sum_dy_xhat)
     return dx.reshape(cache["x_shape"]), dgamma, dbeta
 
 
@@ -1007,7 +1063,7 @@ def instance_norm_backward(dy, cache):
             per_channel, cache, scale=None if gamma is None else gamma[:, None])
     dgamma = None if gamma is None else sum_dy_xhat.sum(axis=(0, 2))
     dbeta = sum_dy.sum(axis=(0, 2)) if cache["has_beta"] else None
-    _check_grads_finite(dy, dx, sum_dy, sum_dy_xhat)
+    _check_grads_finite(dy, sum_dy, sum_dy_xhat)
     return dx.reshape(cache["x_shape"]), dgamma, dbeta
 
 
@@ -1086,6 +1142,11 @@ def rms_norm_forward(x, normalized_shape, gamma=None, eps=None):
     eps = _rms_eps(eps, x.dtype)
     gamma = _family_param("gamma", gamma, x.dtype, shape,
                           "normalized_shape: one value per normalized element")
+    return _rms_norm_forward(x, shape, m, gamma, eps)
+
+
+def _rms_norm_forward(x, shape, m, gamma, eps):
+    """:func:`rms_norm_forward` on checked arguments (``eps`` already a number)."""
     rows = x.reshape(-1, m)
     with np.errstate(over="ignore", invalid="ignore"):  # located below
         mean_square = _sum_of_products(rows, rows, (1,)) / m
@@ -1140,10 +1201,11 @@ def rms_norm_backward(dy, cache):
             g = rows * gamma.reshape(m)
         else:
             g = rows
-        dx = x_hat * (_sum_of_products(g, x_hat, (1,)) / m)
+        sum_g_xhat = _sum_of_products(g, x_hat, (1,))
+        dx = x_hat * (sum_g_xhat / m)
         np.subtract(g, dx, out=dx)
         dx *= cache["inv_rms"]
-    _check_grads_finite(dy, dx, *(() if dgamma is None else (dgamma,)))
+    _check_grads_finite(dy, sum_g_xhat, *(() if dgamma is None else (dgamma,)))
     return dx.reshape(cache["x_shape"]), dgamma
 
 

@@ -838,8 +838,11 @@ class _FamilyNorm:
         self._cache = None
 
     def _params(self, x, shape, what):
-        """gamma and beta in x's dtype, checked (training or a learner may have changed them)."""
+        """x as a float array; gamma and beta in x's dtype, checked (training or a learner may
+        have changed them)."""
         x = v.as_float_array("x", x)
+        if x.size == 0:
+            raise ValueError(f"x is empty (shape {x.shape}); there is nothing to normalize")
         out = []
         for name in ("gamma", "beta"):
             value = getattr(self, name, None)
@@ -910,7 +913,10 @@ class LayerNorm(_FamilyNorm):
         """
         _check_training(training)
         x, gamma, beta = self._params(x, self.normalized_shape, "normalized_shape of this layer")
-        y, self._cache = core.layer_norm_forward(x, self.normalized_shape, gamma, beta, self.eps)
+        shape = self.normalized_shape
+        if x.shape[x.ndim - len(shape):] != shape:
+            core._trailing(x, shape)  # raises, naming normalized_shape
+        y, self._cache = core._layer_norm_forward(x, shape, self.gamma.size, gamma, beta, self.eps)
         return y
 
     def backward(self, dy):
@@ -990,7 +996,7 @@ class GroupNorm(_FamilyNorm):
                 f"x must have shape (N, {self.num_channels}, *spatial) (num_channels of this layer), "
                 f"got shape {x.shape}"
             )
-        y, self._cache = core.group_norm_forward(x, self.num_groups, gamma, beta, self.eps)
+        y, self._cache = core._group_norm_forward(x, self.num_groups, gamma, beta, self.eps)
         return y
 
     def backward(self, dy):
@@ -1058,7 +1064,11 @@ class RMSNorm(_FamilyNorm):
         """
         _check_training(training)
         x, gamma, _ = self._params(x, self.normalized_shape, "normalized_shape of this layer")
-        y, self._cache = core.rms_norm_forward(x, self.normalized_shape, gamma, self.eps)
+        shape = self.normalized_shape
+        if x.shape[x.ndim - len(shape):] != shape:
+            core._trailing(x, shape)  # raises, naming normalized_shape
+        eps = core._rms_eps(self.eps, x.dtype)
+        y, self._cache = core._rms_norm_forward(x, shape, self.gamma.size, gamma, eps)
         return y
 
     def backward(self, dy):
@@ -1214,7 +1224,8 @@ class Conv2D:
         out_h, out_w = height - kh + 1, width - kw + 1
         dout = _check_dout(dout, (n, self.out_channels, out_h, out_w), self.dtype)
         dout3 = dout.reshape(n, self.out_channels, out_h * out_w)
-        self.dW = np.tensordot(dout3, cols, axes=([0, 2], [0, 2])).reshape(self.W.shape)
+        # dW = sum over samples of dout_n @ cols_n^T (BLAS reads cols transposed, no copy)
+        self.dW = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(self.W.shape)
         if self.b is not None:
             self.db = dout3.sum(axis=(0, 2))
         dcols = np.matmul(self.W.reshape(self.out_channels, -1).T, dout3)  # (N, C_in*kh*kw, positions)
