@@ -6,6 +6,7 @@ with a message naming the argument, what was expected and what came.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -88,7 +89,7 @@ def broadcast_shape(shape, axes):
 
 def values_per_feature(shape, axes):
     """Number of values each feature's statistics are computed from."""
-    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    return math.prod(shape[a] for a in axes)
 
 
 def check_batch(name, z, axes, *, training):
@@ -127,3 +128,31 @@ def check_momentum(momentum):
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
     return float(momentum)
+
+
+def check_positive_int(name, value, what=""):
+    """``value`` as a positive int; a bool, a float or a string is a ``TypeError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int{what}, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int{what}, got {value!r}")
+    return int(value)
+
+
+def check_shape_arg(name, value):
+    """A shape argument (``normalized_shape``): an int ``k`` means ``(k,)``; all entries positive ints."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        shape = (value,)
+    else:
+        # a string is iterable ("12" would become (1, 2)) and int(3.5) is 3: refuse both
+        try:
+            shape = None if isinstance(value, (str, bytes)) else tuple(value)
+        except TypeError:
+            shape = None
+        if shape is None or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape
+        ):
+            raise TypeError(f"{name} must be a positive int or a tuple of positive ints, got {value!r}")
+    if not shape or any(s < 1 for s in shape):
+        raise ValueError(f"{name} must be a positive int or a non-empty tuple of positive ints, got {value!r}")
+    return tuple(int(s) for s in shape)

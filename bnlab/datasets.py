@@ -4,7 +4,8 @@
 images, 10 classes; the data file is inside scikit-learn's wheel), scaled to
 [0, 1] and split into train and test sets with an explicit seed. It is the
 scaled-down stand-in for MNIST in the BN paper's Figure 1 (see
-:mod:`bnlab.train`).
+:mod:`bnlab.train`). ``load_digits_images`` gives the same split as images,
+``(N, 1, 8, 8)``, for convolutional networks.
 
 ``shift_digits`` makes deterministic distribution shifts of such images
 (contrast, brightness, noise, inversion) for the AdaBN experiment of
@@ -24,10 +25,13 @@ import numpy as np
 from . import _validate as v
 from .layers import as_rng
 
-__all__ = ["DigitsSplit", "load_digits_split", "DIGITS_MAX_PIXEL", "SHIFT_KINDS", "shift_digits"]
+__all__ = ["DigitsSplit", "load_digits_split", "load_digits_images", "DIGITS_MAX_PIXEL", "DIGITS_IMAGE_SHAPE",
+           "SHIFT_KINDS", "shift_digits"]
 
 #: load_digits' pixels are integers 0..16 (counts of set pixels in 4x4 blocks).
 DIGITS_MAX_PIXEL = 16.0
+#: One digit as an image, channels first: (channels, height, width).
+DIGITS_IMAGE_SHAPE = (1, 8, 8)
 
 
 class DigitsSplit(NamedTuple):
@@ -36,8 +40,10 @@ class DigitsSplit(NamedTuple):
     Attributes
     ----------
     x_train : ndarray, shape (N_train, 64), float64 in [0, 1]
+        (N_train, 1, 8, 8) from :func:`load_digits_images`.
     y_train : ndarray, shape (N_train,), int64 in 0..9
     x_test : ndarray, shape (N_test, 64), float64 in [0, 1]
+        (N_test, 1, 8, 8) from :func:`load_digits_images`.
     y_test : ndarray, shape (N_test,), int64 in 0..9
     """
 
@@ -48,7 +54,8 @@ class DigitsSplit(NamedTuple):
 
     @property
     def num_features(self):
-        return self.x_train.shape[1]
+        """Values per sample: 64 (an image's pixels, whatever its layout)."""
+        return int(np.prod(self.x_train.shape[1:], dtype=np.int64))
 
     @property
     def num_classes(self):
@@ -218,3 +225,26 @@ def shift_digits(x, kind, strength=None, rng=0):
     if kind == "noise":
         return x + (b * rng.standard_normal(x.shape)).astype(x.dtype)
     return x + x.dtype.type(b) * (1 - 2 * x)  # invert
+def load_digits_images(rng=0, test_fraction=0.2):
+    """The digits split of :func:`load_digits_split` as images, channels first.
+
+    Parameters
+    ----------
+    rng : int or numpy.random.Generator, default 0
+        Seed (or generator) of the split; the same seed gives the same split
+        as :func:`load_digits_split` (the same images in the same order).
+    test_fraction : float in (0, 1), default 0.2
+
+    Returns
+    -------
+    DigitsSplit
+        ``x_train`` (N_train, 1, 8, 8), ``y_train`` (N_train,), ``x_test``
+        (N_test, 1, 8, 8), ``y_test`` (N_test,); float64 pixels / 16, int64
+        labels. Row ``i`` of an image is pixels ``8 i .. 8 i + 7`` of the
+        flat split.
+
+    Introduced in notebook 08 (BN in convolutional networks).
+    """
+    x_train, y_train, x_test, y_test = load_digits_split(rng, test_fraction)
+    return DigitsSplit(x_train.reshape((-1,) + DIGITS_IMAGE_SHAPE), y_train,
+                       x_test.reshape((-1,) + DIGITS_IMAGE_SHAPE), y_test)

@@ -1,4 +1,7 @@
-"""Layers with state: :class:`BatchNorm` (train/eval, Keras or PyTorch bookkeeping).
+"""Layers: :class:`BatchNorm` (train/eval, Keras or PyTorch bookkeeping), the rest of the
+normalization family (:class:`LayerNorm`, :class:`GroupNorm`, :class:`RMSNorm`) and what a
+small network needs (:class:`Dense`, :class:`Conv2D`, activations, pooling, a loss,
+:class:`Sequential`, :class:`SGD`).
 
 Each layer has ``forward(x, training=...)`` and ``backward(dout)``; training
 versus inference is always an explicit argument.
@@ -18,6 +21,12 @@ from .core import batchnorm_backward
 
 __all__ = [
     "BatchNorm",
+    "LayerNorm",
+    "GroupNorm",
+    "RMSNorm",
+    "Conv2D",
+    "GlobalAvgPool2D",
+    "Flatten",
     "Dense",
     "Sigmoid",
     "ReLU",
@@ -810,8 +819,9 @@ class Sequential:
     ----------
     layers : iterable of layers
         Each with ``forward(x, training=...)`` and ``backward(dout)``
-        (:class:`Dense`, :class:`BatchNorm`, :class:`Sigmoid`, :class:`ReLU`,
-        :class:`ShiftScaleNoise`, or your own).
+        (:class:`Dense`, :class:`Conv2D`, :class:`BatchNorm`, :class:`LayerNorm`,
+        :class:`GroupNorm`, :class:`RMSNorm`, :class:`Sigmoid`, :class:`ReLU`,
+        :class:`GlobalAvgPool2D`, :class:`Flatten`, :class:`ShiftScaleNoise`, or your own).
 
     Notes
     -----
@@ -1029,3 +1039,497 @@ def fold_model(model):
         folded.append(layer)
         i += 2
     return Sequential(folded)
+# Convolutional networks and the normalization family (notebooks 08-09):
+# LayerNorm, GroupNorm and RMSNorm (same interface as BatchNorm; no running
+# statistics: training and evaluation compute the same thing), Conv2D,
+# GlobalAvgPool2D and Flatten.
+# ---------------------------------------------------------------------------
+
+
+def _shape_repr(shape):
+    return shape[0] if len(shape) == 1 else shape
+
+
+class _FamilyNorm:
+    """What LayerNorm, GroupNorm and RMSNorm share: parameters, their checks, backward bookkeeping."""
+
+    def _init_params(self, shape, dtype, *, shift=True):
+        self.dtype = _check_dtype(dtype)
+        self.gamma = np.ones(shape, self.dtype)
+        self.beta = np.zeros(shape, self.dtype) if shift else None
+        self.dgamma = None
+        self.dbeta = None
+        self._cache = None
+
+    def _params(self, x, shape, what):
+        """x as a float array; gamma and beta in x's dtype, checked (training or a learner may
+        have changed them)."""
+        x = v.as_float_array("x", x)
+        if x.size == 0:
+            raise ValueError(f"x is empty (shape {x.shape}); there is nothing to normalize")
+        out = []
+        for name in ("gamma", "beta"):
+            value = getattr(self, name, None)
+            if value is None:
+                out.append(None)
+                continue
+            array = v.as_float_array(name, value, dtype=x.dtype)
+            v.check_shape(name, array, shape, what)
+            v.check_finite(name, array)
+            out.append(array)
+        return x, out[0], out[1]
+
+    def _store_grads(self, dgamma, dbeta=None):
+        self.dgamma = None if dgamma is None else dgamma.astype(self.dtype)
+        self.dbeta = None if dbeta is None else dbeta.astype(self.dtype)
+
+    def _check_backward(self):
+        if self._cache is None:
+            raise RuntimeError("call forward(x, training=...) before backward")
+
+
+class LayerNorm(_FamilyNorm):
+    """Layer normalization layer, as ``torch.nn.LayerNorm(normalized_shape, eps)``.
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        Trailing dimensions each sample is normalized over: ``D`` for (N, D)
+        or tokens (N, T, D); ``(C, H, W)`` for the GN paper's LN on images.
+    eps : float, default 1e-5
+    dtype : numpy dtype, default float64
+        dtype of gamma and beta.
+
+    Attributes
+    ----------
+    gamma, beta : ndarray, shape normalized_shape
+        Element-wise scale (starts at 1) and shift (starts at 0).
+    dgamma, dbeta : ndarray or None
+        Set by :meth:`backward`.
+
+    Notes
+    -----
+    .. math:: y = \\gamma \\odot \\frac{x - \\mu}{\\sqrt{\\sigma^2 + \\epsilon}} + \\beta,
+              \\quad \\mu, \\sigma^2 \\text{ per sample over normalized\\_shape}
+
+    The same computation in training and evaluation, for any batch size
+    (even one sample). See :func:`bnlab.core.layer_norm_forward`.
+
+    Introduced in notebook 09 (the normalization family).
+    """
+
+    param_attrs = (("gamma", "dgamma"), ("beta", "dbeta"))
+
+    def __init__(self, normalized_shape, eps=1e-5, *, dtype=np.float64):
+        self.normalized_shape = v.check_shape_arg("normalized_shape", normalized_shape)
+        self.eps = v.check_eps(eps)
+        self._init_params(self.normalized_shape, dtype)
+
+    def __repr__(self):
+        return f"LayerNorm({_shape_repr(self.normalized_shape)}, eps={self.eps:g})"
+
+    def forward(self, x, *, training):
+        """Normalize each sample of ``x`` (shape ``(*, *normalized_shape)``); same in both modes.
+
+        Returns
+        -------
+        y : ndarray, same shape and dtype as ``x``
+        """
+        _check_training(training)
+        x, gamma, beta = self._params(x, self.normalized_shape, "normalized_shape of this layer")
+        shape = self.normalized_shape
+        if x.shape[x.ndim - len(shape):] != shape:
+            core._trailing(x, shape)  # raises, naming normalized_shape
+        y, self._cache = core._layer_norm_forward(x, shape, self.gamma.size, gamma, beta, self.eps)
+        return y
+
+    def backward(self, dy):
+        """Gradient with respect to the last forward's ``x``; sets ``dgamma`` and ``dbeta``.
+
+        Parameters
+        ----------
+        dy : ndarray, same shape as the last forward's ``x``
+
+        Returns
+        -------
+        dx : ndarray, same shape as ``dy``
+        """
+        self._check_backward()
+        dx, dgamma, dbeta = core.layer_norm_backward(dy, self._cache)
+        self._store_grads(dgamma, dbeta)
+        return dx
+
+
+class GroupNorm(_FamilyNorm):
+    """Group normalization layer, as ``torch.nn.GroupNorm(num_groups, num_channels, eps)``.
+
+    Parameters
+    ----------
+    num_groups : int
+        ``G``; must divide ``num_channels``. 1: layer norm over (C, H, W)
+        with per-channel gamma and beta (the GN paper's LN); ``num_channels``:
+        instance norm.
+    num_channels : int
+        ``C``.
+    eps : float, default 1e-5
+    dtype : numpy dtype, default float64
+
+    Attributes
+    ----------
+    gamma, beta : ndarray, shape (C,)
+    dgamma, dbeta : ndarray or None
+        Set by :meth:`backward`.
+
+    Notes
+    -----
+    .. math:: y = \\gamma_c \\frac{x - \\mu_{ng}}{\\sqrt{\\sigma^2_{ng} + \\epsilon}} + \\beta_c
+
+    with the statistics of sample ``n`` over the C/G channels of group
+    ``g`` and all positions. Input (N, C, *spatial) or (N, C). See
+    :func:`bnlab.core.group_norm_forward`.
+
+    Introduced in notebook 09 (the normalization family).
+    """
+
+    param_attrs = (("gamma", "dgamma"), ("beta", "dbeta"))
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, *, dtype=np.float64):
+        self.num_groups = v.check_positive_int("num_groups", num_groups)
+        self.num_channels = v.check_positive_int("num_channels", num_channels)
+        if self.num_channels % self.num_groups:
+            raise ValueError(
+                f"num_groups={self.num_groups} must divide num_channels={self.num_channels}"
+            )
+        self.eps = v.check_eps(eps)
+        self._init_params((self.num_channels,), dtype)
+
+    def __repr__(self):
+        return f"GroupNorm({self.num_groups}, {self.num_channels}, eps={self.eps:g})"
+
+    def forward(self, x, *, training):
+        """Normalize ``x`` (shape (N, C, *spatial)) per sample and group; same in both modes.
+
+        Returns
+        -------
+        y : ndarray, same shape and dtype as ``x``
+        """
+        _check_training(training)
+        x, gamma, beta = self._params(x, (self.num_channels,), "num_channels of this layer")
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(
+                f"x must have shape (N, {self.num_channels}, *spatial) (num_channels of this layer), "
+                f"got shape {x.shape}"
+            )
+        y, self._cache = core._group_norm_forward(x, self.num_groups, gamma, beta, self.eps)
+        return y
+
+    def backward(self, dy):
+        """Gradient with respect to the last forward's ``x``; sets ``dgamma`` and ``dbeta``.
+
+        Parameters
+        ----------
+        dy : ndarray, same shape as the last forward's ``x``
+
+        Returns
+        -------
+        dx : ndarray, same shape as ``dy``
+        """
+        self._check_backward()
+        dx, dgamma, dbeta = core.group_norm_backward(dy, self._cache)
+        self._store_grads(dgamma, dbeta)
+        return dx
+
+
+class RMSNorm(_FamilyNorm):
+    """RMS normalization layer, as ``torch.nn.RMSNorm(normalized_shape, eps)``.
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+    eps : float, optional
+        Inside the square root. None: ``np.finfo(x.dtype).eps`` of each
+        input (as PyTorch).
+    dtype : numpy dtype, default float64
+        dtype of gamma.
+
+    Attributes
+    ----------
+    gamma : ndarray, shape normalized_shape
+        Starts at 1. There is no shift (``beta`` is None).
+    dgamma : ndarray or None
+        Set by :meth:`backward`.
+
+    Notes
+    -----
+    .. math:: y = \\frac{x}{\\sqrt{\\frac{1}{m}\\sum x^2 + \\epsilon}} \\odot \\gamma
+
+    See :func:`bnlab.core.rms_norm_forward`.
+
+    Introduced in notebook 09 (the normalization family).
+    """
+
+    param_attrs = (("gamma", "dgamma"),)
+
+    def __init__(self, normalized_shape, eps=None, *, dtype=np.float64):
+        self.normalized_shape = v.check_shape_arg("normalized_shape", normalized_shape)
+        self.eps = None if eps is None else v.check_eps(eps)
+        self._init_params(self.normalized_shape, dtype, shift=False)
+
+    def __repr__(self):
+        eps = "None" if self.eps is None else f"{self.eps:g}"
+        return f"RMSNorm({_shape_repr(self.normalized_shape)}, eps={eps})"
+
+    def forward(self, x, *, training):
+        """Scale each sample of ``x`` (shape ``(*, *normalized_shape)``) to unit RMS; same in both modes.
+
+        Returns
+        -------
+        y : ndarray, same shape and dtype as ``x``
+        """
+        _check_training(training)
+        x, gamma, _ = self._params(x, self.normalized_shape, "normalized_shape of this layer")
+        shape = self.normalized_shape
+        if x.shape[x.ndim - len(shape):] != shape:
+            core._trailing(x, shape)  # raises, naming normalized_shape
+        eps = core._rms_eps(self.eps, x.dtype)
+        y, self._cache = core._rms_norm_forward(x, shape, self.gamma.size, gamma, eps)
+        return y
+
+    def backward(self, dy):
+        """Gradient with respect to the last forward's ``x``; sets ``dgamma``.
+
+        Parameters
+        ----------
+        dy : ndarray, same shape as the last forward's ``x``
+
+        Returns
+        -------
+        dx : ndarray, same shape as ``dy``
+        """
+        self._check_backward()
+        dx, dgamma = core.rms_norm_backward(dy, self._cache)
+        self._store_grads(dgamma)
+        return dx
+
+
+def _pair(name, value, minimum):
+    """An int or a pair of ints, each >= minimum, as a pair."""
+    pair = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
+    if len(pair) != 2 or any(isinstance(p, bool) or not isinstance(p, numbers.Integral) for p in pair):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(p < minimum for p in pair):
+        raise ValueError(f"{name} must be >= {minimum} (an int or a pair of them), got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+class Conv2D:
+    """2-D convolution (cross-correlation, stride 1), as ``torch.nn.functional.conv2d``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        ``C_in`` and ``C_out``.
+    kernel_size : int or (int, int)
+        ``(kh, kw)``.
+    padding : int or (int, int), default 0
+        Zeros added on each side of the height and the width; ``padding=1``
+        with a 3x3 kernel keeps the spatial size.
+    init_scale : float or {"he", "xavier"}, default "he"
+        Std of the initial weights ``N(0, s^2)``; the named ones are
+        functions of the fan-in ``C_in * kh * kw`` (see :class:`Dense`).
+    bias : bool, default True
+        Redundant right before batch normalization (BN's beta takes its role).
+    rng : numpy.random.Generator or int, optional
+    dtype : numpy dtype, default float64
+
+    Attributes
+    ----------
+    W : ndarray, shape (C_out, C_in, kh, kw)
+    b : ndarray, shape (C_out,), or None without bias
+    dW, db : ndarray or None
+        Set by :meth:`backward`.
+
+    Notes
+    -----
+    With :math:`x` padded,
+
+    .. math:: \\text{out}_{n o i j} = b_o + \\sum_{c, u, v} W_{o c u v}\\, x_{n c, i+u, j+v}
+
+    computed as one matrix product on the unfolded patches (im2col through
+    ``numpy.lib.stride_tricks.sliding_window_view``). Backward:
+    :math:`dW = \\sum_{n,i,j} d\\text{out}_{noij}\\, \\text{patch}_{nij}`,
+    :math:`db_o = \\sum_{n,i,j} d\\text{out}_{noij}`, and ``dx`` folds
+    :math:`W^T d\\text{out}` back onto the positions each patch came from.
+
+    Introduced in notebook 08 (BN in convolutional networks).
+    """
+
+    param_attrs = (("W", "dW"), ("b", "db"))
+
+    def __init__(self, in_channels, out_channels, kernel_size, padding=0, init_scale="he", *,
+                 bias=True, rng=None, dtype=np.float64):
+        self.in_channels = _check_positive_int("in_channels", in_channels)
+        self.out_channels = _check_positive_int("out_channels", out_channels)
+        self.kernel_size = _pair("kernel_size", kernel_size, 1)
+        self.padding = _pair("padding", padding, 0)
+        self.dtype = _check_dtype(dtype)
+        self.init_scale = init_scale
+        kh, kw = self.kernel_size
+        std = Dense._init_std(init_scale, self.in_channels * kh * kw)
+        rng = as_rng(rng)
+        shape = (self.out_channels, self.in_channels, kh, kw)
+        self.W = (std * rng.standard_normal(shape)).astype(self.dtype)
+        self.b = np.zeros(self.out_channels, self.dtype) if bias else None
+        self.dW = None
+        self.db = None
+        self._cache = None
+
+    def __repr__(self):
+        ks = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
+        pad = self.padding[0] if self.padding[0] == self.padding[1] else self.padding
+        return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={ks!r}, padding={pad!r}, "
+                f"init_scale={self.init_scale!r}, bias={self.b is not None})")
+
+    def forward(self, x, *, training):
+        """Convolve a batch of feature maps.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, C_in, H, W)
+            Cast to the layer's dtype.
+        training : bool
+            Accepted for a uniform interface; a convolution behaves the same.
+
+        Returns
+        -------
+        out : ndarray, shape (N, C_out, H + 2 ph - kh + 1, W + 2 pw - kw + 1)
+        """
+        _check_training(training)
+        x = v.as_float_array("x", x).astype(self.dtype, copy=False)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"x must have shape (N, {self.in_channels}, H, W) (in_channels of this "
+                             f"layer), got shape {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError(f"x is empty (shape {x.shape}); a batch needs at least one sample")
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        height, width = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
+        if height < kh or width < kw:
+            raise ValueError(f"x's padded spatial size ({height}, {width}) is smaller than the kernel "
+                             f"{self.kernel_size}: got shape {x.shape} with padding {self.padding}")
+        if ph or pw:
+            x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        n = x.shape[0]
+        out_h, out_w = height - kh + 1, width - kw + 1
+        # patches (N, C_in, out_h, out_w, kh, kw) -> columns (N, C_in*kh*kw, out_h*out_w): im2col
+        patches = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+        cols = patches.transpose(0, 1, 4, 5, 2, 3).reshape(n, -1, out_h * out_w)
+        out = np.matmul(self.W.reshape(self.out_channels, -1), cols)  # (N, C_out, out_h*out_w)
+        if self.b is not None:
+            out += self.b[:, None]
+        self._cache = (cols, x.shape)
+        return out.reshape(n, self.out_channels, out_h, out_w)
+
+    def backward(self, dout):
+        """Gradient with respect to the last forward's ``x``; sets ``dW`` and ``db``.
+
+        Parameters
+        ----------
+        dout : ndarray, shape of the last output (N, C_out, out_h, out_w)
+
+        Returns
+        -------
+        dx : ndarray, shape (N, C_in, H, W)
+        """
+        if self._cache is None:
+            raise RuntimeError("call forward(x, training=...) before backward")
+        cols, padded_shape = self._cache
+        n, _, height, width = padded_shape
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        out_h, out_w = height - kh + 1, width - kw + 1
+        dout = _check_dout(dout, (n, self.out_channels, out_h, out_w), self.dtype)
+        dout3 = dout.reshape(n, self.out_channels, out_h * out_w)
+        # dW = sum over samples of dout_n @ cols_n^T (BLAS reads cols transposed, no copy)
+        self.dW = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(self.W.shape)
+        if self.b is not None:
+            self.db = dout3.sum(axis=(0, 2))
+        dcols = np.matmul(self.W.reshape(self.out_channels, -1).T, dout3)  # (N, C_in*kh*kw, positions)
+        dcols = dcols.reshape(n, self.in_channels, kh, kw, out_h, out_w)
+        dx = np.zeros(padded_shape, self.dtype)
+        for u in range(kh):  # col2im: each kernel offset's patch values go back to their positions
+            for w in range(kw):
+                dx[:, :, u:u + out_h, w:w + out_w] += dcols[:, :, u, w]
+        return dx[:, :, ph:height - ph, pw:width - pw]
+
+
+class GlobalAvgPool2D:
+    """Mean of each feature map: (N, C, H, W) -> (N, C).
+
+    Notes
+    -----
+    .. math:: \\text{out}_{nc} = \\frac{1}{HW}\\sum_{i,j} x_{ncij}, \\qquad
+              dx_{ncij} = \\frac{d\\text{out}_{nc}}{HW}
+
+    Introduced in notebook 08 (BN in convolutional networks).
+    """
+
+    param_attrs = ()
+
+    def __init__(self):
+        self._shape = None
+
+    def __repr__(self):
+        return "GlobalAvgPool2D()"
+
+    def forward(self, x, *, training):
+        """``x`` : ndarray, shape (N, C, H, W) -> ``out`` : (N, C). ``training`` changes nothing."""
+        _check_training(training)
+        x = v.as_float_array("x", x)
+        if x.ndim != 4 or x.shape[2] * x.shape[3] == 0:
+            raise ValueError(f"x must have shape (N, C, H, W) with H, W >= 1, got shape {x.shape}")
+        self._shape = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, dout):
+        """``dout`` : ndarray, shape (N, C) -> ``dx`` : (N, C, H, W)."""
+        if self._shape is None:
+            raise RuntimeError("call forward(x, training=...) before backward")
+        shape = self._shape
+        dout = v.as_float_array("dout", dout)
+        v.check_shape("dout", dout, shape[:2], "the shape of the last forward's output")
+        dx = np.empty(shape, dout.dtype)
+        dx[...] = (dout / (shape[2] * shape[3]))[:, :, None, None]
+        return dx
+
+
+class Flatten:
+    """Keep the batch axis, flatten the rest: (N, d1, d2, ...) -> (N, d1 * d2 * ...).
+
+    Introduced in notebook 08 (BN in convolutional networks).
+    """
+
+    param_attrs = ()
+
+    def __init__(self):
+        self._shape = None
+
+    def __repr__(self):
+        return "Flatten()"
+
+    def forward(self, x, *, training):
+        """``x`` : ndarray, shape (N, ...) -> ``out`` : (N, prod(...)). ``training`` changes nothing."""
+        _check_training(training)
+        x = v.as_float_array("x", x)
+        if x.ndim < 1:
+            raise ValueError("x must have a batch axis, got a scalar")
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        """``dout`` : ndarray, shape (N, prod(...)) -> ``dx`` : the last forward's input shape."""
+        if self._shape is None:
+            raise RuntimeError("call forward(x, training=...) before backward")
+        shape = self._shape
+        dout = v.as_float_array("dout", dout)
+        v.check_shape("dout", dout, (shape[0], int(np.prod(shape[1:], dtype=np.int64))),
+                      "the shape of the last forward's output")
+        return dout.reshape(shape)

@@ -39,12 +39,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validate as v
-from .datasets import DigitsSplit, load_digits_split
+from .datasets import DigitsSplit, load_digits_images, load_digits_split
 from .layers import (
     SGD,
     BatchNorm,
+    Conv2D,
     Dense,
+    GlobalAvgPool2D,
+    GroupNorm,
+    LayerNorm,
     ReLU,
+    RMSNorm,
     Sequential,
     ShiftScaleNoise,
     Sigmoid,
@@ -68,6 +73,14 @@ __all__ = [
     "adabn_experiment",
     "bn_position_experiment",
     "folding_experiment",
+    "NORM_LABELS",
+    "CNN_NORMS",
+    "MLP_NORMS",
+    "EpochHistory",
+    "BatchSizeResult",
+    "build_cnn",
+    "run_cnn",
+    "batch_size_experiment",
 ]
 
 #: Nonlinearities by name.
@@ -676,10 +689,11 @@ def _check_seeds(seeds):
     return tuple(_check_int("each of seeds", seed, minimum=0) for seed in seeds)
 
 
-def _check_progress(progress):
+def _check_progress(progress, signature="progress(done, total)"):
+    """``progress`` itself, or a callback that does nothing when it is None; refuses anything else."""
     if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be callable as progress(done, total), got {type(progress).__name__}")
-    return progress or (lambda done, total: None)
+        raise TypeError(f"progress must be callable as {signature}, got {type(progress).__name__}")
+    return progress or (lambda *_: None)
 
 
 def _steps_for(epochs, batch_size, n_train):
@@ -1114,3 +1128,534 @@ def folding_experiment(*, batch_size=32, epochs=8, learning_rate=0.05, bn_moment
         "seconds_unfolded": seconds_unfolded, "seconds_folded": seconds_folded,
         "speedup": seconds_unfolded / seconds_folded,
     }
+# --- the normalization family: a small CNN, and the Group Norm paper's batch-size experiment ----
+#
+# Introduced in notebooks 08-09. A run is trained for whole epochs (shuffled,
+# the incomplete last batch dropped) with plain SGD and evaluated in
+# evaluation mode after each epoch.
+
+#: Short names of the normalizations the family's experiments take (``norm=`` / ``methods=``).
+NORM_LABELS = {"batch": "BN", "layer": "LN", "group": "GN", "instance": "IN", "rms": "RMSNorm",
+               None: "no norm"}
+#: Which of them each network accepts.
+CNN_NORMS = ("batch", "group", "layer", "instance", None)
+MLP_NORMS = ("batch", "group", "layer", "rms", None)
+
+
+@dataclass(eq=False)
+class EpochHistory:
+    """What one run of :func:`run_cnn` (or one cell of :func:`batch_size_experiment`) recorded.
+
+    Attributes
+    ----------
+    config : dict
+        The arguments of the run except ``data`` and ``progress``.
+    epochs : ndarray of int, shape (E,)
+        Epochs after which the model was evaluated (0 = before training).
+    test_accuracy, test_loss : ndarray, shape (E,)
+        On the test set, in evaluation mode.
+    train_loss : ndarray, shape (E,)
+        Mean mini-batch loss of each epoch (at 0: the first batch's loss
+        with the initial weights).
+    batch_loss : ndarray, shape (T,)
+        The mini-batch loss at each SGD step (training mode).
+    diverged : bool
+        A mini-batch loss or a parameter became NaN or infinite (or a layer
+        refused overflowed activations); the record stops at the last good
+        evaluation.
+    diverged_at : int or None
+        The step at which that was detected.
+    diverged_reason : str or None
+    wall_time : float
+        Seconds the run took (not part of the deterministic record).
+    model : Sequential
+        The trained network.
+    """
+
+    config: dict
+    epochs: np.ndarray
+    test_accuracy: np.ndarray
+    test_loss: np.ndarray
+    train_loss: np.ndarray
+    batch_loss: np.ndarray
+    diverged: bool = False
+    diverged_at: int | None = None
+    diverged_reason: str | None = None
+    wall_time: float = field(default=0.0, repr=False)
+    model: Sequential | None = field(default=None, repr=False)
+
+    @property
+    def label(self):
+        """``"BN"``, ``"GN"``, ``"LN"``, ``"IN"``, ``"RMSNorm"`` or ``"no norm"``."""
+        return NORM_LABELS[self.config["norm"]]
+
+    @property
+    def final_test_accuracy(self):
+        """Test accuracy after the last epoch (NaN if the run diverged)."""
+        return float("nan") if self.diverged else float(self.test_accuracy[-1])
+
+    def __repr__(self):
+        state = (f"diverged at step {self.diverged_at}" if self.diverged
+                 else f"final test accuracy {self.final_test_accuracy:.3f}")
+        cfg = self.config
+        return (f"EpochHistory({self.label}, lr={cfg['learning_rate']:g}, batch_size={cfg['batch_size']}, "
+                f"{cfg['epochs']} epochs, seed={cfg['seed']}: {state})")
+
+    def to_dict(self):
+        """Plain lists and numbers (JSON-serialisable), without the model."""
+        return {
+            "label": self.label,
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.config.items()},
+            "epochs": self.epochs.tolist(),
+            "test_accuracy": self.test_accuracy.tolist(),
+            "test_loss": self.test_loss.tolist(),
+            "train_loss": self.train_loss.tolist(),
+            "batch_loss": self.batch_loss.tolist(),
+            "diverged": self.diverged,
+            "diverged_at": self.diverged_at,
+            "diverged_reason": self.diverged_reason,
+            "wall_time": self.wall_time,
+        }
+
+
+def _check_norm(norm, allowed, what):
+    if norm not in allowed or isinstance(norm, bool):
+        raise ValueError(f"norm must be one of {list(allowed)} ({what}), got {norm!r}")
+    return norm
+
+
+def _norm_layer(norm, channels, *, num_groups, conv, bn_momentum, dtype=np.float64):
+    """The normalization layer ``norm`` for ``channels`` features (conv maps or dense units)."""
+    if norm == "batch":
+        return BatchNorm(channels, convention="pytorch", momentum=bn_momentum,
+                         axis=(0, 2, 3) if conv else 0, dtype=dtype)
+    if norm == "group":
+        if channels % num_groups:
+            raise ValueError(f"num_groups={num_groups} must divide every layer's width, got a layer "
+                             f"of {channels}")
+        return GroupNorm(num_groups, channels, dtype=dtype)
+    if norm == "layer":
+        # on conv maps the GN paper's LN: statistics over (C, H, W), one gamma and beta per channel
+        return GroupNorm(1, channels, dtype=dtype) if conv else LayerNorm(channels, dtype=dtype)
+    if norm == "instance":
+        return GroupNorm(channels, channels, dtype=dtype)
+    return RMSNorm(channels, dtype=dtype)
+
+
+def build_cnn(in_channels=1, channels=(8, 16), num_classes=10, *, norm="batch", num_groups=4,
+              kernel_size=3, rng=None, bn_momentum=0.1, dtype=np.float64):
+    """A small CNN: (conv 3x3 -> norm -> ReLU) per entry of ``channels``, global average pool, dense.
+
+    Parameters
+    ----------
+    in_channels : int, default 1
+        Channels of the input images (N, C_in, H, W); 1 for the digits.
+    channels : sequence of int, default (8, 16)
+        Output channels of each convolution (padding keeps the spatial size).
+    num_classes : int, default 10
+    norm : {"batch", "group", "layer", "instance", None}, default "batch"
+        After each convolution: ``BatchNorm(C, axis=(0, 2, 3))`` (PyTorch
+        convention: momentum ``bn_momentum``, eps 1e-5), ``GroupNorm(num_groups,
+        C)``, the GN paper's layer norm ``GroupNorm(1, C)`` (statistics over
+        (C, H, W), per-channel gamma and beta), instance norm ``GroupNorm(C,
+        C)``, or nothing. With a normalization the convolutions have no bias
+        (its beta takes the bias's role).
+    num_groups : int, default 4
+        Groups of ``norm="group"``; must divide every entry of ``channels``.
+    kernel_size : int, default 3
+        Odd, so that ``padding = kernel_size // 2`` keeps the size.
+    rng : numpy.random.Generator or int, optional
+        Initial weights (He for the convolutions, Xavier for the dense layer).
+    bn_momentum : float in [0, 1], default 0.1
+    dtype : numpy dtype, default float64
+        Of every parameter (and so of the activations: the first convolution
+        casts its input).
+
+    Returns
+    -------
+    Sequential
+        ``[Conv2D, norm, ReLU] * len(channels) + [GlobalAvgPool2D, Dense]``.
+
+    Introduced in notebook 08 (BN in convolutional networks).
+    """
+    _check_norm(norm, CNN_NORMS, "normalization after each convolution")
+    try:
+        widths = tuple(channels)
+    except TypeError:
+        raise TypeError(f"channels must be a sequence of positive ints, got {channels!r}") from None
+    if not widths:
+        raise ValueError("channels is empty; the CNN needs at least one convolution")
+    for width in widths:
+        _check_int("each of channels", width)
+    _check_int("num_groups", num_groups)
+    kernel_size = _check_int("kernel_size", kernel_size)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (padding kernel_size // 2 keeps the size), got {kernel_size}")
+    v.check_momentum(bn_momentum)
+    rng = as_rng(rng)
+    layers = []
+    fan_in = _check_int("in_channels", in_channels)
+    for width in widths:
+        layers.append(Conv2D(fan_in, width, kernel_size, padding=kernel_size // 2, init_scale="he",
+                             bias=norm is None, rng=rng, dtype=dtype))
+        if norm is not None:
+            layers.append(_norm_layer(norm, width, num_groups=num_groups, conv=True,
+                                      bn_momentum=bn_momentum, dtype=dtype))
+        layers.append(ReLU())
+        fan_in = width
+    layers += [GlobalAvgPool2D(),
+               Dense(fan_in, _check_int("num_classes", num_classes), "xavier", rng=rng, dtype=dtype)]
+    return Sequential(layers)
+
+
+def _build_family_mlp(input_size, hidden, num_classes, *, norm, num_groups, rng, bn_momentum=0.1):
+    """Dense -> [norm] -> ReLU per hidden layer, then Dense; He initialisation."""
+    layers = []
+    fan_in = input_size
+    for width in hidden:
+        layers.append(Dense(fan_in, width, "he", bias=norm is None, rng=rng))
+        if norm is not None:
+            layers.append(_norm_layer(norm, width, num_groups=num_groups, conv=False,
+                                      bn_momentum=bn_momentum))
+        layers.append(ReLU())
+        fan_in = width
+    layers.append(Dense(fan_in, num_classes, "xavier", rng=rng))
+    return Sequential(layers)
+
+
+def _check_image_data(data):
+    """``data`` as a DigitsSplit of (N, C, H, W) images (default: the digits as images)."""
+    if data is None:
+        return load_digits_images(0)
+    try:
+        x_train, y_train, x_test, y_test = data
+    except (TypeError, ValueError):
+        raise TypeError("data must be a DigitsSplit or a tuple (x_train, y_train, x_test, y_test)") from None
+    flat = []
+    for name, x in (("x_train", x_train), ("x_test", x_test)):
+        x = v.as_float_array(name, x).astype(np.float64, copy=False)
+        if x.ndim != 4:
+            raise ValueError(f"{name} must be images of shape (N, C, H, W), got shape {x.shape}")
+        flat.append(x)
+    if flat[0].shape[1:] != flat[1].shape[1:]:
+        raise ValueError(f"x_train and x_test must hold images of the same shape, got "
+                         f"{flat[0].shape[1:]} and {flat[1].shape[1:]}")
+    checked = _check_data((flat[0].reshape(len(flat[0]), -1), y_train,
+                           flat[1].reshape(len(flat[1]), -1), y_test))
+    return DigitsSplit(flat[0], checked.y_train, flat[1], checked.y_test)
+
+
+def _train_epochs(model, data, *, learning_rate, batch_size, epochs, rng, evaluate_each_epoch=True,
+                  on_epoch=None):
+    """SGD for whole epochs; evaluation-mode test loss and accuracy (after each epoch or at the end).
+
+    Returns the arrays of :class:`EpochHistory` and the divergence record.
+    """
+    x_train, y_train, x_test, y_test = data
+    optimizer = SGD(learning_rate)
+    n_train = len(x_train)
+    batches = n_train // batch_size
+    eval_epochs = list(range(epochs + 1)) if evaluate_each_epoch else [epochs]
+    test_accuracy = np.full(len(eval_epochs), np.nan)
+    test_loss = np.full(len(eval_epochs), np.nan)
+    train_loss = np.full(len(eval_epochs), np.nan)
+    batch_loss = np.empty(epochs * batches)
+    recorded = steps_done = 0
+    diverged_at = diverged_reason = None
+
+    def record(epoch):
+        nonlocal recorded
+        if not _params_finite(model):
+            raise _Diverged("a parameter became NaN or infinite")
+        with _refusal_is_divergence(first=epoch == 0):
+            test_loss[recorded], test_accuracy[recorded] = evaluate(model, x_test, y_test)
+        if epoch > 0:
+            train_loss[recorded] = batch_loss[(epoch - 1) * batches:epoch * batches].mean()
+        recorded += 1
+
+    with np.errstate(all="ignore"), _one_blas_thread():
+        try:
+            if evaluate_each_epoch:
+                record(0)
+            for epoch in range(1, epochs + 1):
+                order = rng.permutation(n_train)
+                for k in range(batches):
+                    idx = order[k * batch_size:(k + 1) * batch_size]
+                    first = steps_done == 0
+                    with _refusal_is_divergence(first=first):
+                        scores = model.forward(x_train[idx], training=True)
+                    loss, dscores = softmax_cross_entropy(scores, y_train[idx])
+                    batch_loss[steps_done] = loss
+                    steps_done += 1
+                    if not np.isfinite(loss):
+                        raise _Diverged(f"the mini-batch loss became {loss}")
+                    with _refusal_is_divergence(first=first):
+                        model.backward(dscores)
+                    optimizer.step(model)
+                if evaluate_each_epoch or epoch == epochs:
+                    record(epoch)
+                if on_epoch is not None:
+                    on_epoch(epoch)
+        except _Diverged as exc:
+            diverged_at, diverged_reason = steps_done, str(exc)
+    if evaluate_each_epoch and recorded:
+        train_loss[0] = batch_loss[0] if steps_done else np.nan
+    return {
+        "epochs": np.array(eval_epochs[:recorded], dtype=np.int64),
+        "test_accuracy": test_accuracy[:recorded].copy(),
+        "test_loss": test_loss[:recorded].copy(),
+        "train_loss": train_loss[:recorded].copy(),
+        "batch_loss": batch_loss[:steps_done].copy(),
+        "diverged": diverged_reason is not None,
+        "diverged_at": diverged_at,
+        "diverged_reason": diverged_reason,
+    }
+
+
+def _check_learning_rate(learning_rate, name="learning_rate"):
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {learning_rate!r}")
+    if not np.isfinite(learning_rate) or learning_rate <= 0:
+        raise ValueError(f"{name} must be positive and finite, got {learning_rate!r}")
+    return float(learning_rate)
+
+
+def run_cnn(*, norm="batch", channels=(16, 32), num_groups=4, kernel_size=5, learning_rate=0.4,
+            batch_size=32, epochs=6, seed=0, bn_momentum=0.1, dtype=np.float32, data=None,
+            progress=None):
+    """Train :func:`build_cnn` on the 8x8 digits with plain SGD; evaluate after every epoch.
+
+    Parameters
+    ----------
+    norm : {"batch", "group", "layer", "instance", None}, default "batch"
+        The normalization after each convolution (see :func:`build_cnn`).
+    channels : sequence of int, default (16, 32)
+    num_groups : int, default 4
+        For ``norm="group"``.
+    kernel_size : int, default 5
+        5x5 kernels: two of them see 9x9 pixels, the whole digit, before the
+        global average pool.
+    learning_rate : float > 0, default 0.4
+    batch_size : int, default 32
+    epochs : int >= 1, default 6
+    seed : int >= 0, default 0
+        Seeds the initial weights and the batch order (separate streams):
+        runs with different ``norm`` and the same seed see the same batches.
+    bn_momentum : float in [0, 1], default 0.1
+        PyTorch convention.
+    dtype : numpy dtype, default float32
+        Of the parameters and activations (float32 trains about twice as
+        fast as float64 here; the frameworks train in float32 too).
+    data : DigitsSplit or (x_train, y_train, x_test, y_test) of images, optional
+        Default :func:`bnlab.datasets.load_digits_images` ``(0)``.
+    progress : callable, optional
+        ``progress(epoch, epochs)`` after every epoch.
+
+    Returns
+    -------
+    EpochHistory
+        ``test_accuracy`` at epochs 0..epochs, ``train_loss``, ``batch_loss``, ...
+
+    Notes
+    -----
+    BN here normalizes over (N, H, W): every position of a feature map is
+    normalized the same way (the BN paper's Sec. 3.2), with N * H * W values
+    per channel (2048 for a batch of 32 8x8 maps). Measured with the
+    defaults (about 3 s on one core): BN reaches about 70 % test accuracy
+    after the first epoch and 96 % after six; without normalization about
+    20 % and 90 %.
+
+    Introduced in notebook 08 (BN in convolutional networks).
+    """
+    config = dict(norm=norm, channels=channels, num_groups=num_groups, kernel_size=kernel_size,
+                  learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, seed=seed,
+                  bn_momentum=bn_momentum, dtype=np.dtype(dtype).name)
+    _check_norm(norm, CNN_NORMS, "normalization after each convolution")
+    learning_rate = _check_learning_rate(learning_rate)
+    batch_size = _check_int("batch_size", batch_size)
+    epochs = _check_int("epochs", epochs)
+    seed = _check_int("seed", seed, minimum=0)
+    _check_progress(progress, "progress(epoch, epochs)")
+    data = _check_image_data(data)
+    if batch_size > len(data.x_train):
+        raise ValueError(f"batch_size={batch_size} is larger than the training set ({len(data.x_train)} images)")
+    init_seq, batch_seq = np.random.SeedSequence(seed).spawn(2)
+    model = build_cnn(data.x_train.shape[1], channels, int(max(data.y_train.max(), data.y_test.max())) + 1,
+                      norm=norm, num_groups=num_groups, kernel_size=kernel_size,
+                      rng=np.random.default_rng(init_seq), bn_momentum=bn_momentum, dtype=dtype)
+    config["channels"] = tuple(channels)
+    start = time.perf_counter()
+    record = _train_epochs(model, data, learning_rate=learning_rate, batch_size=batch_size, epochs=epochs,
+                           rng=np.random.default_rng(batch_seq),
+                           on_epoch=None if progress is None else lambda e: progress(e, epochs))
+    return EpochHistory(config=config, wall_time=time.perf_counter() - start, model=model, **record)
+
+
+@dataclass(eq=False)
+class BatchSizeResult:
+    """Test accuracies of :func:`batch_size_experiment`, one per (method, batch size, seed).
+
+    Attributes
+    ----------
+    methods : tuple
+        E.g. ``("batch", "layer", "group", None)``; labels in :data:`NORM_LABELS`.
+    batch_sizes : tuple of int
+    seeds : tuple of int
+    learning_rates : tuple of float
+        The learning rate used at each batch size (``lr_at_32 * B / 32``).
+    accuracy : ndarray, shape (len(methods), len(batch_sizes), len(seeds))
+        Final test accuracy in evaluation mode (NaN for a diverged run).
+    config : dict
+        The other arguments (epochs, lr_at_32, hidden, num_groups, bn_momentum).
+    wall_time : float
+        Seconds for the whole grid.
+    """
+
+    methods: tuple
+    batch_sizes: tuple
+    seeds: tuple
+    learning_rates: tuple
+    accuracy: np.ndarray
+    config: dict
+    wall_time: float = field(default=0.0, repr=False)
+
+    def mean_accuracy(self, method):
+        """Accuracy averaged over the seeds, shape (len(batch_sizes),)."""
+        if method not in self.methods:
+            raise ValueError(f"method must be one of {list(self.methods)}, got {method!r}")
+        return self.accuracy[self.methods.index(method)].mean(axis=-1)
+
+    def table(self):
+        """``{label: {batch_size: mean accuracy}}``, e.g. ``{"BN": {2: 0.69, ...}, ...}``."""
+        return {NORM_LABELS[m]: {b: float(a) for b, a in zip(self.batch_sizes, self.mean_accuracy(m))}
+                for m in self.methods}
+
+    def to_dict(self):
+        """Plain lists and numbers (JSON-serialisable)."""
+        return {
+            "methods": [NORM_LABELS[m] for m in self.methods],
+            "batch_sizes": list(self.batch_sizes),
+            "seeds": list(self.seeds),
+            "learning_rates": list(self.learning_rates),
+            "accuracy": self.accuracy.tolist(),
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.config.items()},
+            "wall_time": self.wall_time,
+        }
+
+
+def _int_tuple(name, values, minimum):
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of ints, got {values!r}") from None
+    if not values:
+        raise ValueError(f"{name} is empty")
+    return tuple(_check_int(f"each of {name}", value, minimum) for value in values)
+
+
+def batch_size_experiment(methods=("batch", "layer", "group", None), batch_sizes=(2, 4, 8, 16, 32),
+                          epochs=8, lr_at_32=0.05, seeds=(0, 1), hidden=(64, 64, 64), *, num_groups=8,
+                          bn_momentum=0.1, data=None, progress=None):
+    """The Group Norm paper's Figure 1 at digits scale: test accuracy against batch size, per normalization.
+
+    An MLP (``Dense -> norm -> ReLU`` per hidden layer, He initialisation)
+    trains on the flat 8x8 digits for ``epochs`` epochs at each batch size,
+    with the learning rate scaled linearly, ``lr_at_32 * B / 32``; BN keeps
+    PyTorch-style running statistics (momentum ``bn_momentum``). The test
+    accuracy is measured once, after training, in evaluation mode.
+
+    Parameters
+    ----------
+    methods : sequence of {"batch", "layer", "group", "rms", None}
+        Default ``("batch", "layer", "group", None)``.
+    batch_sizes : sequence of int >= 2
+        Default ``(2, 4, 8, 16, 32)``.
+    epochs : int, default 8
+    lr_at_32 : float, default 0.05
+        The learning rate at batch size 32.
+    seeds : sequence of int, default (0, 1)
+        Each seed fixes the initial weights and the batch order; every
+        method sees the same ones.
+    hidden : sequence of int, default (64, 64, 64)
+        Widths of the hidden layers.
+    num_groups : int, default 8
+        Groups of ``"group"`` (must divide every hidden width).
+    bn_momentum : float, default 0.1
+    data : DigitsSplit or (x_train, y_train, x_test, y_test), optional
+        Flat (N, 64) digits; default :func:`bnlab.datasets.load_digits_split` ``(0)``.
+    progress : callable, optional
+        ``progress(done, total)`` after every epoch of every run (``total`` =
+        runs x epochs).
+
+    Returns
+    -------
+    BatchSizeResult
+        ``accuracy[method, batch size, seed]``; ``table()`` gives the means.
+
+    Notes
+    -----
+    Measured with the defaults (about 70 % for BN at B = 2, 95 % at 4,
+    96-97 % from 8 on; LN 96-97 % at every batch size; no normalization
+    about 95 %): BN's collapse at tiny batches is the train/test mismatch,
+    training normalizes with two samples' statistics and evaluation with
+    running ones (Wu & He 2018, Fig. 1; ResNet-50 on ImageNet, BN 34.7 %
+    error at 2 images per GPU against 23.6 % at 32, GN 24.1 % throughout).
+
+    Introduced in notebook 09 (the normalization family).
+    """
+    try:
+        methods = tuple(methods)
+    except TypeError:
+        raise TypeError(f"methods must be a sequence of normalizations, got {methods!r}") from None
+    if not methods:
+        raise ValueError("methods is empty")
+    for method in methods:
+        _check_norm(method, MLP_NORMS, "a normalization for the MLP's hidden layers")
+    batch_sizes = _int_tuple("batch_sizes", batch_sizes, 2)
+    seeds = _int_tuple("seeds", seeds, 0)
+    hidden = _int_tuple("hidden", hidden, 1)
+    epochs = _check_int("epochs", epochs)
+    lr_at_32 = _check_learning_rate(lr_at_32, "lr_at_32")
+    num_groups = _check_int("num_groups", num_groups)
+    if "group" in methods and any(width % num_groups for width in hidden):
+        raise ValueError(f"num_groups={num_groups} must divide every hidden width, got hidden={hidden}")
+    v.check_momentum(bn_momentum)
+    _check_progress(progress, "progress(done, total)")
+    x_train, y_train, x_test, y_test = data = _check_data(data)
+    if max(batch_sizes) > len(x_train):
+        raise ValueError(f"batch_sizes go up to {max(batch_sizes)}, larger than the training set "
+                         f"({len(x_train)} samples)")
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    learning_rates = tuple(lr_at_32 * b / 32 for b in batch_sizes)
+    accuracy = np.full((len(methods), len(batch_sizes), len(seeds)), np.nan)
+    total = accuracy.size * epochs
+    done = 0
+
+    def on_epoch(_):
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    start = time.perf_counter()
+    for i, method in enumerate(methods):
+        for j, (batch_size, learning_rate) in enumerate(zip(batch_sizes, learning_rates)):
+            for k, seed in enumerate(seeds):
+                init_seq, batch_seq = np.random.SeedSequence(seed).spawn(2)
+                model = _build_family_mlp(x_train.shape[1], hidden, num_classes, norm=method,
+                                          num_groups=num_groups, rng=np.random.default_rng(init_seq),
+                                          bn_momentum=bn_momentum)
+                before = done
+                record = _train_epochs(model, data, learning_rate=learning_rate, batch_size=batch_size,
+                                       epochs=epochs, rng=np.random.default_rng(batch_seq),
+                                       evaluate_each_epoch=False, on_epoch=on_epoch)
+                if not record["diverged"]:
+                    accuracy[i, j, k] = record["test_accuracy"][-1]
+                elif progress is not None:  # the epochs a diverged run did not reach
+                    done = before + epochs
+                    progress(done, total)
+    config = dict(epochs=epochs, lr_at_32=lr_at_32, hidden=hidden, num_groups=num_groups,
+                  bn_momentum=bn_momentum)
+    return BatchSizeResult(methods=methods, batch_sizes=batch_sizes, seeds=seeds,
+                           learning_rates=learning_rates, accuracy=accuracy, config=config,
+                           wall_time=time.perf_counter() - start)

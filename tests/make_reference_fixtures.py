@@ -2,8 +2,9 @@
 
 Run by hand from the repository root (needs torch and keras; TensorFlow is not needed)::
 
-    python tests/make_reference_fixtures.py                    # every file
-    python tests/make_reference_fixtures.py --after-training   # only reference_after_training_*.npz
+    python tests/make_reference_fixtures.py                             # every file
+    python tests/make_reference_fixtures.py --only family               # only reference_family_*.npz
+    python tests/make_reference_fixtures.py --only after-training       # only reference_after_training_*.npz
 
 It writes
 
@@ -27,6 +28,11 @@ It writes
   ``result_type(input.dtype, "float32")``. Even ``dtype="float64"`` only casts
   the float32 result back to float64, so it is not recorded separately.
 
+and, for the rest of the normalization family and the convolution,
+``reference_family_inputs.npz``, ``reference_family_torch.npz`` and
+``reference_family_keras.npz`` (see the section "the normalization family"
+below).
+
 Every file carries ``meta/*`` entries: the framework, NumPy and Python
 versions and the generator's name.
 
@@ -47,6 +53,7 @@ back with ``from_keras_layout``). For ``(N, D)`` the two layouts coincide.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -298,6 +305,211 @@ def keras_metadata():
     }
 
 
+# --------------------------------------------------------------------------- the normalization family
+#
+# Layer, group, instance and RMS normalization and the convolution (notebooks
+# 08-09), in their own files so that the batch-norm fixtures above stay as
+# they are:
+#
+# - ``reference_family_inputs.npz``: the seeded inputs of every case below;
+# - ``reference_family_torch.npz``: ``torch.nn.functional``'s layer_norm,
+#   group_norm, instance_norm, rms_norm and conv2d, forward and autograd
+#   gradients for a random upstream gradient, in float64 and float32 (torch
+#   computing in float32 on the float32-rounded inputs);
+# - ``reference_family_keras.npz``: Keras 3's LayerNormalization,
+#   GroupNormalization (also ``groups=-1``, instance norm) and
+#   RMSNormalization on the torch backend, forward only, float32.
+
+FAMILY_INPUTS_FILE = FIXTURE_DIR / "reference_family_inputs.npz"
+FAMILY_TORCH_FILE = FIXTURE_DIR / "reference_family_torch.npz"
+FAMILY_KERAS_FILE = FIXTURE_DIR / "reference_family_keras.npz"
+
+#: 1803.08494 is the Group Normalization paper's arXiv number.
+FAMILY_SEED = 180308494
+#: Input layouts: a dense batch, tokens (N, T, D) or a 1-D signal (N, C, L), and conv maps.
+FAMILY_SHAPES = {"2d": (8, 5), "3d": (3, 4, 6), "4d": (4, 6, 3, 5)}
+FAMILY_DTYPES = ("float64", "float32")
+#: eps passed to every framework explicitly (their defaults differ: Keras 1e-3 for LN and GN, 1e-6 for RMS).
+FAMILY_EPS = 1e-5
+
+#: case name -> (function, input layout, arguments). ``affine=False`` leaves gamma and beta out.
+FAMILY_CASES = {
+    "layer_norm/2d": ("layer_norm", "2d", {"normalized_shape": (5,)}),
+    "layer_norm/tokens": ("layer_norm", "3d", {"normalized_shape": (6,)}),
+    "layer_norm/4d": ("layer_norm", "4d", {"normalized_shape": (6, 3, 5)}),
+    "layer_norm/4d_no_affine": ("layer_norm", "4d", {"normalized_shape": (6, 3, 5), "affine": False}),
+    "group_norm/G1": ("group_norm", "4d", {"num_groups": 1}),
+    "group_norm/G2": ("group_norm", "4d", {"num_groups": 2}),
+    "group_norm/G6": ("group_norm", "4d", {"num_groups": 6}),
+    "group_norm/G3_no_affine": ("group_norm", "4d", {"num_groups": 3, "affine": False}),
+    "group_norm/3d_G2": ("group_norm", "3d", {"num_groups": 2}),
+    "instance_norm/4d": ("instance_norm", "4d", {}),
+    "instance_norm/3d": ("instance_norm", "3d", {}),
+    "instance_norm/4d_no_affine": ("instance_norm", "4d", {"affine": False}),
+    "rms_norm/eps_none": ("rms_norm", "3d", {"normalized_shape": (6,), "eps": None}),
+    "rms_norm/eps_1e-3": ("rms_norm", "3d", {"normalized_shape": (6,), "eps": 1e-3}),
+    "rms_norm/two_dims": ("rms_norm", "3d", {"normalized_shape": (4, 6), "eps": None}),
+    "rms_norm/no_affine": ("rms_norm", "2d", {"normalized_shape": (5,), "eps": 1e-6, "affine": False}),
+}
+#: conv case -> (kernel (kh, kw), padding, bias); input (3, 2, 6, 7), 4 output channels.
+CONV_INPUT_SHAPE, CONV_OUT_CHANNELS = (3, 2, 6, 7), 4
+CONV_CASES = {
+    "conv2d/k3_p0": ((3, 3), 0, True),
+    "conv2d/k3_p1": ((3, 3), 1, True),
+    "conv2d/k23_p0": ((2, 3), 0, True),
+    "conv2d/k23_p1": ((2, 3), 1, True),
+    "conv2d/k3_p1_no_bias": ((3, 3), 1, False),
+}
+#: Keras case -> (layer, input layout, arguments); 4-D inputs go in channels last for GroupNormalization.
+KERAS_FAMILY_CASES = {
+    "LayerNormalization/2d": ("LayerNormalization", "2d", {"axis": -1}),
+    "LayerNormalization/tokens": ("LayerNormalization", "3d", {"axis": -1}),
+    "LayerNormalization/4d": ("LayerNormalization", "4d", {"axis": [1, 2, 3]}),
+    "GroupNormalization/G1": ("GroupNormalization", "4d", {"groups": 1}),
+    "GroupNormalization/G2": ("GroupNormalization", "4d", {"groups": 2}),
+    "GroupNormalization/G6": ("GroupNormalization", "4d", {"groups": 6}),
+    "GroupNormalization/instance": ("GroupNormalization", "4d", {"groups": -1}),
+    "RMSNormalization/tokens": ("RMSNormalization", "3d", {"axis": -1}),
+    "RMSNormalization/2d": ("RMSNormalization", "2d", {"axis": -1}),
+}
+
+
+def _param_shape(function, shape, kwargs):
+    if function in ("layer_norm", "rms_norm"):
+        return tuple(kwargs["normalized_shape"])
+    return (shape[1],)
+
+
+def make_family_inputs():
+    """The seeded inputs of every family and conv case, float64, channels first.
+
+    Returns ``{case: {"x", "dy", "gamma", "beta"}}`` (``"W"``, ``"b"`` for the
+    conv cases; gamma and beta absent without affine; ``rms_norm`` has no
+    beta). Each input has per-channel offsets in [-2, 2] and scales in
+    [0.5, 3] (where Keras' float32 E[x^2] - E[x]^2 stays accurate, see
+    :func:`make_inputs`); upstream gradients are random, never all ones.
+    """
+    rng = np.random.default_rng(FAMILY_SEED)
+
+    def batch(shape):
+        bshape = (1, shape[1]) + (1,) * (len(shape) - 2)
+        offset = rng.uniform(-2.0, 2.0, size=shape[1]).reshape(bshape)
+        scale = rng.uniform(0.5, 3.0, size=shape[1]).reshape(bshape)
+        return rng.standard_normal(shape) * scale + offset
+
+    inputs = {}
+    for case, (function, layout, kwargs) in FAMILY_CASES.items():
+        shape = FAMILY_SHAPES[layout]
+        arrays = {"x": batch(shape), "dy": rng.standard_normal(shape)}
+        if kwargs.get("affine", True):
+            pshape = _param_shape(function, shape, kwargs)
+            arrays["gamma"] = rng.uniform(0.5, 2.0, size=pshape)
+            if function != "rms_norm":
+                arrays["beta"] = rng.normal(0.0, 1.0, size=pshape)
+        inputs[case] = arrays
+    for case, ((kh, kw), padding, bias) in CONV_CASES.items():
+        n, c, h, w = CONV_INPUT_SHAPE
+        out_shape = (n, CONV_OUT_CHANNELS, h + 2 * padding - kh + 1, w + 2 * padding - kw + 1)
+        arrays = {"x": batch(CONV_INPUT_SHAPE),
+                  "W": rng.normal(0.0, 0.5, size=(CONV_OUT_CHANNELS, c, kh, kw)),
+                  "dy": rng.standard_normal(out_shape)}
+        if bias:
+            arrays["b"] = rng.normal(0.0, 1.0, size=CONV_OUT_CHANNELS)
+        inputs[case] = arrays
+    for case, (layer, layout, kwargs) in KERAS_FAMILY_CASES.items():
+        shape = FAMILY_SHAPES[layout]
+        arrays = {"x": batch(shape)}
+        if layer == "LayerNormalization":
+            pshape = tuple(shape[a] for a in np.atleast_1d(kwargs["axis"]))
+        elif layer == "RMSNormalization":
+            pshape = (shape[-1],)
+        else:
+            pshape = (shape[1],)
+        arrays["gamma"] = rng.uniform(0.5, 2.0, size=pshape)
+        if layer != "RMSNormalization":
+            arrays["beta"] = rng.normal(0.0, 1.0, size=pshape)
+        inputs["keras/" + case] = arrays
+    return inputs
+
+
+def torch_family_case(case, inputs, dtype):
+    """One ``torch.nn.functional`` case with autograd, in ``dtype``: ``{"y", "dx", "dgamma", "dbeta"}``
+    (``"dW"``, ``"db"`` for conv; parameter gradients absent where the parameter is)."""
+    torch = import_torch()
+    F = torch.nn.functional
+    tdtype = getattr(torch, dtype)
+
+    def leaf(name):
+        if name not in inputs:
+            return None
+        return torch.tensor(inputs[name].astype(dtype), dtype=tdtype, requires_grad=True)
+
+    x = leaf("x")
+    if case in CONV_CASES:
+        _, padding, _ = CONV_CASES[case]
+        params = {"W": leaf("W"), "b": leaf("b")}
+        y = F.conv2d(x, params["W"], params["b"], padding=padding)
+        grads = {"dW": "W", "db": "b"}
+    else:
+        function, _, kwargs = FAMILY_CASES[case]
+        params = {"gamma": leaf("gamma"), "beta": leaf("beta")}
+        gamma, beta = params["gamma"], params["beta"]
+        if function == "layer_norm":
+            y = F.layer_norm(x, kwargs["normalized_shape"], gamma, beta, eps=FAMILY_EPS)
+        elif function == "group_norm":
+            y = F.group_norm(x, kwargs["num_groups"], gamma, beta, eps=FAMILY_EPS)
+        elif function == "instance_norm":
+            y = F.instance_norm(x, weight=gamma, bias=beta, eps=FAMILY_EPS)
+        else:
+            y = F.rms_norm(x, kwargs["normalized_shape"], gamma, eps=kwargs["eps"])
+        grads = {"dgamma": "gamma", "dbeta": "beta"}
+    y.backward(torch.tensor(inputs["dy"].astype(dtype), dtype=tdtype))
+    out = {"y": y.detach().numpy().copy(), "dx": x.grad.numpy().copy()}
+    for grad_name, param_name in grads.items():
+        if params[param_name] is not None:
+            out[grad_name] = params[param_name].grad.numpy().copy()
+    return out
+
+
+def torch_family_results(family_inputs):
+    """Every torch family and conv case in both dtypes, as the flat dict stored in
+    ``reference_family_torch.npz``: keys ``<case>/<dtype>/<y|dx|dgamma|dbeta|dW|db>``."""
+    results = {}
+    for case in list(FAMILY_CASES) + list(CONV_CASES):
+        for dtype in FAMILY_DTYPES:
+            for key, value in torch_family_case(case, family_inputs[case], dtype).items():
+                results[f"{case}/{dtype}/{key}"] = value
+    return results
+
+
+def keras_family_case(case, inputs):
+    """One Keras layer, forward, float32 (as Keras computes on the torch backend), eps ``FAMILY_EPS``.
+
+    GroupNormalization gets the 4-D input channels last and its output is
+    transposed back to channels first; the other layers take the input as is.
+    """
+    keras = import_keras()
+    layer_name, _, kwargs = KERAS_FAMILY_CASES[case]
+    layer = getattr(keras.layers, layer_name)(epsilon=FAMILY_EPS, **kwargs)
+    x = inputs["x"]
+    channels_last = layer_name == "GroupNormalization"
+    feed = to_keras_layout(x) if channels_last else x
+    layer.build(feed.shape)
+    if layer_name == "RMSNormalization":
+        layer.scale.assign(inputs["gamma"].astype(np.float32))
+    else:
+        layer.gamma.assign(inputs["gamma"].astype(np.float32))
+        layer.beta.assign(inputs["beta"].astype(np.float32))
+    y = keras_to_numpy(layer(feed))
+    return {"y": from_keras_layout(y) if channels_last else y}
+
+
+def keras_family_results(family_inputs):
+    """Every Keras family case: keys ``<layer>/<case>/y`` (channels first), float32."""
+    return {f"{case}/y": keras_family_case(case, family_inputs["keras/" + case])["y"]
+            for case in KERAS_FAMILY_CASES}
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -316,19 +528,32 @@ def _with_meta(results, meta):
     return out
 
 
-def main():
+def _flatten(nested):
+    return {f"{outer}/{key}": value for outer, d in nested.items() for key, value in d.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=("batchnorm", "family", "after-training"),
+                        help="write only one group of files (default: all)")
+    args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
-    inputs = all_inputs()
-    flat_inputs = {
-        f"{shape_name}/{key}": value for shape_name, d in inputs.items() for key, value in d.items()
-    }
-    files = {
-        INPUTS_FILE: _with_meta(flat_inputs, common_metadata()),
-        TORCH_FILE: _with_meta(torch_results(inputs), {**common_metadata(), **torch_metadata()}),
-        KERAS_FILE: _with_meta(keras_results(inputs), {**common_metadata(), **keras_metadata()}),
-        **after_training_files(inputs),
-    }
+    files = {}
+    inputs = all_inputs() if args.only in (None, "batchnorm", "after-training") else None
+    if args.only in (None, "batchnorm"):
+        files[INPUTS_FILE] = _with_meta(_flatten(inputs), common_metadata())
+        files[TORCH_FILE] = _with_meta(torch_results(inputs), {**common_metadata(), **torch_metadata()})
+        files[KERAS_FILE] = _with_meta(keras_results(inputs), {**common_metadata(), **keras_metadata()})
+    if args.only in (None, "family"):
+        family = make_family_inputs()
+        files[FAMILY_INPUTS_FILE] = _with_meta(_flatten(family), common_metadata())
+        files[FAMILY_TORCH_FILE] = _with_meta(torch_family_results(family),
+                                              {**common_metadata(), **torch_metadata()})
+        files[FAMILY_KERAS_FILE] = _with_meta(keras_family_results(family),
+                                              {**common_metadata(), **keras_metadata()})
+    if args.only in (None, "after-training"):
+        files.update(after_training_files(inputs))
     return _write(files)
 
 
@@ -694,12 +919,5 @@ def after_training_files(inputs):
     }
 
 
-def main_after_training():
-    """Write only the after-training files (``python tests/make_reference_fixtures.py --after-training``)."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
-    return _write(after_training_files(all_inputs()))
-
-
 if __name__ == "__main__":
-    sys.exit(main_after_training() if "--after-training" in sys.argv[1:] else main())
+    sys.exit(main())

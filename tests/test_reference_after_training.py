@@ -3,7 +3,7 @@
 The same pattern as ``tests/test_reference.py`` (whose comparison helpers
 this module uses): every comparison runs on ``source="fixture"``
 (``tests/fixtures/reference_after_training_*.npz``, recorded by
-``tests/make_reference_fixtures.py --after-training``, NumPy only) and on
+``tests/make_reference_fixtures.py --only after-training``, NumPy only) and on
 ``source="live"`` (the same cases recomputed now by the same generation
 functions; skipped without torch / keras, a failure under
 ``BNLAB_REQUIRE_ALL=1``).
