@@ -949,13 +949,12 @@ class SGD:
 def _foldable_out_axis(layer):
     """The output-feature axis of ``layer``'s ``W`` if BN can fold into it, else None.
 
-    :class:`Dense` (``x @ W``, ``W`` of shape ``(D, M)``): -1. A layer class
-    named ``Conv2D`` with ``W`` of shape ``(C_out, C_in, kh, kw)`` and a
-    bias attribute ``b`` (None without bias): 0.
+    :class:`Dense` (``x @ W``, ``W`` of shape ``(D, M)``): -1;
+    :class:`Conv2D` (``W`` of shape ``(C_out, C_in, kh, kw)``): 0.
     """
     if isinstance(layer, Dense):
         return -1
-    if type(layer).__name__ == "Conv2D" and hasattr(layer, "W") and hasattr(layer, "b"):
+    if isinstance(layer, Conv2D):
         return 0
     return None
 

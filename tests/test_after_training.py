@@ -21,7 +21,7 @@ from bnlab import (
     shift_digits,
     translate,
 )
-from bnlab.layers import SGD, Dense, ReLU, Sequential, ShiftScaleNoise, layer_params
+from bnlab.layers import SGD, Conv2D, Dense, ReLU, Sequential, ShiftScaleNoise, layer_params
 from bnlab.running import convert_momentum
 
 CONVENTION_NAMES = ["keras", "pytorch"]
@@ -349,27 +349,19 @@ def test_fold_model_keeps_shared_generators_shared():
     assert folded[1].rng is folded[2].rng and folded[1].rng is not model[2].rng
 
 
-class Conv2D:
-    """Stand-in for bnlab's Conv2D (merged from another branch): W (C_out, C_in, kh, kw), b."""
-
-    def __init__(self, c_in, c_out, k, rng):
-        self.W, self.b, self.dW, self.db = rng.normal(size=(c_out, c_in, k, k)), None, None, None
-
-    def forward(self, x, *, training):
-        windows = np.lib.stride_tricks.sliding_window_view(x, self.W.shape[2:], axis=(2, 3))
-        out = np.einsum("nchwij,ocij->nohw", windows, self.W)
-        return out if self.b is None else out + self.b[None, :, None, None]
-
-    def backward(self, dout):
-        raise NotImplementedError
+def _conv(rng, bias=False):
+    return Conv2D(2, 3, 3, bias=bias, rng=rng)
 
 
-def test_fold_model_conv2d_path(rng):
-    conv = Conv2D(2, 3, 3, rng)
+@pytest.mark.parametrize("bias", [False, True])
+def test_fold_model_conv2d_path(rng, bias):
+    conv = _conv(rng, bias)
+    if bias:
+        conv.b[:] = rng.normal(size=conv.b.shape)
     bn = _trained_bn(rng, 3, axis=(0, 2, 3), shape=(2, 3, 4, 4))
     model = Sequential([conv, bn, ReLU()])
     folded = fold_model(model)
-    assert type(folded[0]).__name__ == "Conv2D" and len(folded) == 2 and conv.b is None
+    assert isinstance(folded[0], Conv2D) and len(folded) == 2 and (conv.b is None) is (not bias)
     x = rng.normal(size=(2, 2, 5, 5))
     np.testing.assert_allclose(folded.forward(x, training=False), model.forward(x, training=False),
                                rtol=1e-12, atol=1e-13)
@@ -688,7 +680,7 @@ def test_fold_model_refuses_mismatched_pairs(rng):
     with refused(ValueError, "layers[1] (BatchNorm with num_features (2, 1)) cannot fold into layers[0]",
                  "num_features (2,)"):
         fold_model(model)
-    conv = Conv2D(2, 3, 3, rng)
+    conv = _conv(rng)
     wrong_axis = BatchNorm(3, axis=(0, 1, 2))  # per-column statistics of an (N, C, H, W) map
     with refused(ValueError, "cannot fold into layers[0] (Conv2D)", "reduce over axis (0, 2, 3)"):
         fold_model(Sequential([conv, wrong_axis]))
