@@ -42,7 +42,7 @@ import pytest
 import test_reference as tr
 
 import bnlab
-from bnlab.layers import SGD, BatchNorm, Dense, ReLU, Sequential
+from bnlab.layers import SGD, BatchNorm, Conv2D, Dense, ReLU, Sequential
 
 pytestmark = pytest.mark.reference
 
@@ -260,17 +260,14 @@ def conv2d_nchw(x, W, b):
     return np.einsum("nchwij,ocij->nohw", windows, W) + b[None, :, None, None]
 
 
-class Conv2D:
-    """Stand-in for bnlab's Conv2D (another branch): W (C_out, C_in, kh, kw), b, dW, db; no padding."""
-
-    def __init__(self, W, b):
-        self.W, self.b, self.dW, self.db = W, b, None, None
-
-    def forward(self, x, *, training):
-        return conv2d_nchw(x, self.W, np.zeros(self.W.shape[0]) if self.b is None else self.b)
-
-    def backward(self, dout):
-        raise NotImplementedError
+def _conv_from(extra, bias):
+    """bnlab's Conv2D holding the fixture's weights (and bias)."""
+    c_out, c_in, k = ref.FOLD_CONV["out"], ref.FOLD_CONV["in"], ref.FOLD_CONV["kernel"]
+    conv = Conv2D(c_in, c_out, k, bias=bias, rng=0)
+    conv.W = extra["conv_W"].copy()
+    if bias:
+        conv.b = extra["conv_b"].copy()
+    return conv
 
 
 def _bn_from(extra, kind, width, affine=True, axis=0):
@@ -325,12 +322,12 @@ def test_fold_conv_matches_fuse_conv_bn_eval(source, bias, affine):
     check_torch(b2, expected["b"], source, f"{what} b")
     # the folded weights convolve to what conv -> BN(eval) gives
     check_torch(conv2d_nchw(extra["conv_x"], W2, b2), expected["y"], source, f"{what} folded conv output")
-    # fold_model's Conv2D path (a stand-in class named Conv2D with W (C_out, C_in, kh, kw) and b)
-    conv = Conv2D(extra["conv_W"].copy(), extra["conv_b"].copy() if bias else None)
+    # and as a model: bnlab's Conv2D -> BatchNorm folded by fold_model
+    conv = _conv_from(extra, bias)
     bn = _bn_from(extra, "conv", ref.FOLD_CONV["out"], affine=affine, axis=(0, 2, 3))
     model = Sequential([conv, bn])
     folded = bnlab.fold_model(model)
-    assert len(folded) == 1 and type(folded[0]).__name__ == "Conv2D" and folded[0] is not conv
+    assert len(folded) == 1 and isinstance(folded[0], Conv2D) and folded[0] is not conv
     check_torch(model.forward(extra["conv_x"], training=False), expected["y"], source, f"{what} unfolded model")
     check_torch(folded.forward(extra["conv_x"], training=False), expected["fused_y"], source,
                 f"{what} fold_model output")
