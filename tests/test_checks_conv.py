@@ -75,7 +75,7 @@ def test_channel_stats_gives_the_learner_a_copy():
 # ---------------------------------------------------------------- values per statistic
 
 def test_values_per_statistic_right():
-    n, c, h, w = checks.VALUES_PER_STATISTIC_SHAPE
+    n, _, h, w = checks.VALUES_PER_STATISTIC_SHAPE
     for answer in (n * h * w, float(n * h * w), np.int64(n * h * w)):
         assert_passes(checks.check_values_per_statistic(answer))
     assert_passes(checks.check_values_per_statistic(2 * 8 * 8, shape=(2, 3, 8, 8)))

@@ -8,8 +8,7 @@ learner's function is caught and reported as feedback.
 :func:`call_safely`, :func:`compare_arrays`); each topic module holds the
 checkers of the notebooks it is named after (``forward`` 01-03,
 ``invariance`` 04, ``running`` 05, ``backward`` 06, ``training`` 07,
-``conv`` 08). Every
-public name is available here, as ``bnlab.checks.<name>``.
+``conv`` 08). Every public name is available here, as ``bnlab.checks.<name>``.
 """
 
 from . import backward, conv, feedback, forward, invariance, running, training

@@ -23,7 +23,7 @@ _RIGHT_AXES_HINT = ("BN for convolutions keeps one statistic per channel (axis 1
 def _exercise_maps(shape, seed):
     """Feature maps with clearly different per-channel means and spreads (float64)."""
     rng = np.random.default_rng(seed)
-    n, c, h, w = shape
+    c = shape[1]
     loc = rng.uniform(-3.0, 3.0, size=(1, c, 1, 1))
     scale = rng.uniform(0.5, 2.5, size=(1, c, 1, 1))
     return loc + scale * rng.standard_normal(shape)
@@ -166,11 +166,11 @@ def check_values_per_statistic(answer, shape=VALUES_PER_STATISTIC_SHAPE):
         return feedback.ok(f"N·H·W = {n}·{h}·{w} = {right} values per channel, {c} channels, so {c} means and "
                            f"{c} variances (and {c} gammas and betas)")
     mistakes = [
-        (n * c * h * w, "that is every value of the batch: BN keeps one mean and variance per channel, not one "
-                        "for the whole layer"),
+        (n * c * h * w, ("that is every value of the batch: BN keeps one mean and variance per channel, not "
+                         "one for the whole layer")),
         (n, "that is one statistic per position, over the batch only (axis=0, as for a dense layer)"),
-        (h * w, "that is one statistic per image and channel (instance normalization): BN also runs over "
-                "the batch"),
+        (h * w, ("that is one statistic per image and channel (instance normalization): BN also runs "
+                 "over the batch")),
         (c * h * w, "that is one statistic per image over all channels and positions (layer normalization)"),
         (n * c, "that averages over the channels too, and misses the positions"),
         (c, "that is how many statistics there are (one per channel), not how many values each has"),

@@ -8,10 +8,10 @@ from .theme import (
     DPI,
     FEATURE_COLORS,
     PALETTE,
-    fit_limits,
     few_ticks,
     figure_for,
     finish_axes,
+    fit_limits,
     new_figure,
     style,
 )
@@ -385,7 +385,7 @@ def plot_cnn_accuracy(histories, axes=None):
         ax_acc.set_ylim(0, 100)
         ax_loss.set_ylim(bottom=0)
         for ax in axes:
-            ax.set_xticks(range(0, epochs_max + 1))
+            ax.set_xticks(range(epochs_max + 1))
         finish_axes(ax_acc, "test accuracy (evaluation mode)", "epoch", "test accuracy (%)", legend=True)
         finish_axes(ax_loss, "training loss", "epoch", "mean mini-batch loss", legend=True)
     return drawn

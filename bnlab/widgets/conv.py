@@ -160,8 +160,8 @@ class ConvBatchNormExplorer(Explorer):
             used = f"mean {self.mean + 0.0:.4f}, variance {self.var:.4f}"
         rows = [
             ("channel", f"{self.channel}"),
-            ("batch", f"N = {self.batch_size} image{'s' if self.batch_size != 1 else ''} of "
-                      f"{self.before.shape[1]}×{self.before.shape[2]}"),
+            ("batch", (f"N = {self.batch_size} image{'s' if self.batch_size != 1 else ''} of "
+                       f"{self.before.shape[1]}×{self.before.shape[2]}")),
             ("BN reduces over", f"axis={self.axis!r}"),
             ("statistics used", used),
             ("values per statistic", f"{self.values_per_statistic}"),
