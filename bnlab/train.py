@@ -867,7 +867,7 @@ def _check_image_data(data):
 
 
 def _train_epochs(model, data, *, learning_rate, batch_size, epochs, rng, evaluate_each_epoch=True,
-                  on_epoch=None):
+                  on_epoch=None, max_loss=1e3):
     """SGD for whole epochs; evaluation-mode test loss and accuracy (after each epoch or at the end).
 
     Returns the arrays of :class:`EpochHistory` and the divergence record.
@@ -910,6 +910,8 @@ def _train_epochs(model, data, *, learning_rate, batch_size, epochs, rng, evalua
                     steps_done += 1
                     if not np.isfinite(loss):
                         raise _Diverged(f"the mini-batch loss became {loss}")
+                    if max_loss is not None and loss > max_loss:
+                        raise _Diverged(f"the mini-batch loss reached {loss:.3g}, above max_loss={max_loss:g}")
                     with _refusal_is_divergence(first=first):
                         model.backward(dscores)
                     optimizer.step(model)
@@ -941,13 +943,23 @@ def _check_learning_rate(learning_rate, name="learning_rate"):
     return float(learning_rate)
 
 
+def _check_max_loss(max_loss):
+    if max_loss is None:
+        return None
+    if isinstance(max_loss, bool) or not isinstance(max_loss, numbers.Real):
+        raise TypeError(f"max_loss must be a positive number or None, got {max_loss!r}")
+    if not max_loss > 0:
+        raise ValueError(f"max_loss must be positive (or None), got {max_loss!r}")
+    return float(max_loss)
+
+
 def _check_progress(progress, signature):
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable as {signature}, got {type(progress).__name__}")
 
 
 def run_cnn(*, norm="batch", channels=(16, 32), num_groups=4, kernel_size=5, learning_rate=0.4,
-            batch_size=32, epochs=6, seed=0, bn_momentum=0.1, dtype=np.float32, data=None,
+            batch_size=32, epochs=6, seed=0, bn_momentum=0.1, dtype=np.float32, max_loss=1e3, data=None,
             progress=None):
     """Train :func:`build_cnn` on the 8x8 digits with plain SGD; evaluate after every epoch.
 
@@ -972,6 +984,9 @@ def run_cnn(*, norm="batch", channels=(16, 32), num_groups=4, kernel_size=5, lea
     dtype : numpy dtype, default float32
         Of the parameters and activations (float32 trains about twice as
         fast as float64 here; the frameworks train in float32 too).
+    max_loss : float or None, default 1000
+        A mini-batch loss above this (or NaN or infinity) counts as
+        divergence and stops the run (see :func:`run_experiment`).
     data : DigitsSplit or (x_train, y_train, x_test, y_test) of images, optional
         Default :func:`bnlab.datasets.load_digits_images` ``(0)``.
     progress : callable, optional
@@ -995,7 +1010,7 @@ def run_cnn(*, norm="batch", channels=(16, 32), num_groups=4, kernel_size=5, lea
     """
     config = dict(norm=norm, channels=channels, num_groups=num_groups, kernel_size=kernel_size,
                   learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, seed=seed,
-                  bn_momentum=bn_momentum, dtype=np.dtype(dtype).name)
+                  bn_momentum=bn_momentum, dtype=np.dtype(dtype).name, max_loss=max_loss)
     _check_norm(norm, CNN_NORMS, "normalization after each convolution")
     learning_rate = _check_learning_rate(learning_rate)
     batch_size = _check_int("batch_size", batch_size)
@@ -1012,7 +1027,7 @@ def run_cnn(*, norm="batch", channels=(16, 32), num_groups=4, kernel_size=5, lea
     config["channels"] = tuple(channels)
     start = time.perf_counter()
     record = _train_epochs(model, data, learning_rate=learning_rate, batch_size=batch_size, epochs=epochs,
-                           rng=np.random.default_rng(batch_seq),
+                           rng=np.random.default_rng(batch_seq), max_loss=_check_max_loss(max_loss),
                            on_epoch=None if progress is None else lambda e: progress(e, epochs))
     return EpochHistory(config=config, wall_time=time.perf_counter() - start, model=model, **record)
 
