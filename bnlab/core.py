@@ -851,7 +851,7 @@ def group_norm_forward(x, num_groups, gamma=None, beta=None, eps=1e-5):
     Introduced in notebook 09 (the normalization family).
     """
     x = _channels_input(x, "at least 2 dimensions")
-    n_samples, channels = x.shape[:2]
+    channels = x.shape[1]
     num_groups = v.check_positive_int("num_groups", num_groups)
     if channels % num_groups:
         raise ValueError(

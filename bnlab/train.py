@@ -1162,7 +1162,8 @@ def batch_size_experiment(methods=("batch", "layer", "group", None), batch_sizes
         raise ValueError(f"num_groups={num_groups} must divide every hidden width, got hidden={hidden}")
     v.check_momentum(bn_momentum)
     _check_progress(progress, "progress(done, total)")
-    x_train, y_train, x_test, y_test = data = _check_data(data)
+    data = _check_data(data)
+    x_train, y_train, y_test = data.x_train, data.y_train, data.y_test
     if max(batch_sizes) > len(x_train):
         raise ValueError(f"batch_sizes go up to {max(batch_sizes)}, larger than the training set "
                          f"({len(x_train)} samples)")

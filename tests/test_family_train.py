@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 from _support import require_module
 
-from bnlab.layers import BatchNorm, Conv2D, Dense, GlobalAvgPool2D, GroupNorm, LayerNorm, ReLU, RMSNorm
+from bnlab.layers import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    GlobalAvgPool2D,
+    GroupNorm,
+    LayerNorm,
+    ReLU,
+    RMSNorm,
+)
 from bnlab.train import (
     NORM_LABELS,
     BatchSizeResult,
