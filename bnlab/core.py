@@ -47,6 +47,8 @@ __all__ = [
 
 # How many leading samples the variance's shift reference is averaged over.
 _SHIFT_SAMPLES = 16
+# Below this many values _times_last_axis_constant multiplies directly.
+_EINSUM_MIN_SIZE = 1 << 16
 
 
 def _prepare_z(z, axis, *, training, name="z"):
@@ -103,6 +105,8 @@ def _times_last_axis_constant(a, factors):
     the broadcast value changes every few hundred elements (rows shorter than
     about 8192 values), as it does per (sample, channel) in group norm.
     """
+    if a.size < _EINSUM_MIN_SIZE:  # small arrays: einsum's call overhead outweighs the gain
+        return a * factors
     letters = string.ascii_letters[: a.ndim]
     factors = np.broadcast_to(factors, a.shape[:-1] + (1,))[..., 0]
     return np.einsum(f"{letters},{letters[:-1]}->{letters}", a, factors)
@@ -786,7 +790,7 @@ def layer_norm_backward(dy, cache):
         else:
             g = rows
         dx, sum_g, sum_g_xhat = _normalize_grad(g, cache)
-    _check_grads_finite(dy, sum_g, sum_g_xhat, *(grad for grad in (dgamma, dbeta) if grad is not None))
+    _check_grads_finite(dy, sum_g, sum_g_xhat)  # NaN or inf in dy (or overflow) shows in both sums
     return dx.reshape(cache["x_shape"]), dgamma, dbeta
 
 

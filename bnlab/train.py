@@ -25,6 +25,7 @@ Introduced in ``notebooks/07_training_with_bn.ipynb``.
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 import time
 from dataclasses import dataclass, field
@@ -353,6 +354,14 @@ def _refusal_is_divergence(first):
         if first:
             raise
         raise _Diverged(f"a layer refused its input: {exc}") from None
+
+
+def _refusal_as_divergence(exc, *, first):
+    """What :func:`_refusal_is_divergence` does, for a caught ``exc``: re-raise it on the first
+    step, divergence afterwards."""
+    if first:
+        raise exc
+    raise _Diverged(f"a layer refused its input: {exc}") from None
 
 
 def _last_hidden_probe(model):
@@ -902,18 +911,22 @@ def _train_epochs(model, data, *, learning_rate, batch_size, epochs, rng, evalua
                 order = rng.permutation(n_train)
                 for k in range(batches):
                     idx = order[k * batch_size:(k + 1) * batch_size]
-                    first = steps_done == 0
-                    with _refusal_is_divergence(first=first):
+                    # (try/except rather than _refusal_is_divergence: no context manager per step)
+                    try:
                         scores = model.forward(x_train[idx], training=True)
+                    except ValueError as exc:
+                        _refusal_as_divergence(exc, first=steps_done == 0)
                     loss, dscores = softmax_cross_entropy(scores, y_train[idx])
                     batch_loss[steps_done] = loss
                     steps_done += 1
-                    if not np.isfinite(loss):
+                    if not math.isfinite(loss):
                         raise _Diverged(f"the mini-batch loss became {loss}")
                     if max_loss is not None and loss > max_loss:
                         raise _Diverged(f"the mini-batch loss reached {loss:.3g}, above max_loss={max_loss:g}")
-                    with _refusal_is_divergence(first=first):
+                    try:
                         model.backward(dscores)
+                    except ValueError as exc:
+                        _refusal_as_divergence(exc, first=steps_done == 1)
                     optimizer.step(model)
                 if evaluate_each_epoch or epoch == epochs:
                     record(epoch)
