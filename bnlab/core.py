@@ -1,4 +1,4 @@
-"""Batch normalization step by step: pure NumPy functions of arrays.
+"""Batch normalization step by step, and the rest of its family: pure NumPy functions of arrays.
 
 No printing, no plotting, no globals, no mutation of inputs. State (running
 statistics) is passed in and the new state returned.
@@ -9,6 +9,14 @@ layer's ``(N, D)`` activations, ``(0, 2, 3)`` for a convolution's
 
 Floating input keeps its dtype (float32 in, float32 out); integer input is
 computed in float64; ``gamma``, ``beta`` and ``dy`` follow ``z``'s dtype.
+
+Batch, layer, instance and group normalization are one operation over
+different axes (Wu & He 2018, Eqs. 1-7): :func:`normalize_forward` and
+:func:`normalize_backward` over any axes, built on the private pair
+``_moments`` / ``_normalize_grad`` that :func:`batchnorm_forward`,
+:func:`batchnorm_backward` and :func:`layer_norm`, :func:`group_norm`,
+:func:`instance_norm` (and their ``*_forward`` / ``*_backward`` pairs) all
+use. :func:`rms_norm` has its own short pair (no mean).
 """
 
 from __future__ import annotations
@@ -323,6 +331,9 @@ def batchnorm_forward(z, gamma, beta, eps=1e-5, axis=0):
     -----
     .. math:: y = \\gamma \\frac{z - \\mu_B}{\\sqrt{\\sigma_B^2 + \\epsilon}} + \\beta
 
+    :func:`normalize_forward` over ``axis`` followed by the affine step,
+    folded into the same pass (same statistics code, same speed).
+
     Introduced in ``notebooks/02_normalization.ipynb``.
     """
     z, axes, n = _prepare_z(z, axis, training=True)
@@ -452,7 +463,9 @@ def batchnorm_backward(dy, cache):
 
     The second form reuses the two sums that ``dbeta`` and ``dgamma`` already
     need. ``sum(dz)`` over the batch is 0: moving every sample by the same
-    amount changes nothing after normalization.
+    amount changes nothing after normalization. It is
+    :func:`normalize_backward` with :math:`d\\hat z = \\gamma\\, dy` (the same code,
+    gamma taken out of the sums); layer, instance and group norm use it too.
 
     Introduced in ``notebooks/06_backward_pass.ipynb``.
     """
