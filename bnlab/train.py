@@ -849,7 +849,7 @@ def _build_family_mlp(input_size, hidden, num_classes, *, norm, num_groups, rng,
                                       bn_momentum=bn_momentum))
         layers.append(ReLU())
         fan_in = width
-    layers.append(Dense(fan_in, num_classes, "xavier", rng=rng))
+    layers.append(Dense(fan_in, num_classes, "he", rng=rng))
     return Sequential(layers)
 
 
