@@ -53,13 +53,9 @@ SLIDER_TYPES = (ipw.FloatSlider, ipw.IntSlider, ipw.FloatLogSlider, ipw.Selectio
 
 
 def explorer_classes():
-    """Subclasses of Explorer defined in bnlab.widgets, in source order."""
-    found = [
-        cls
-        for _, cls in inspect.getmembers(bw, inspect.isclass)
-        if issubclass(cls, bw.Explorer) and cls is not bw.Explorer and cls.__module__ == bw.__name__
-    ]
-    return sorted(found, key=lambda cls: inspect.getsourcelines(cls)[1])
+    """The explorers bnlab.widgets exports, in the order of the notebooks."""
+    return [cls for cls in (getattr(bw, name) for name in bw.__all__)
+            if inspect.isclass(cls) and issubclass(cls, bw.Explorer) and cls is not bw.Explorer]
 
 
 def _walk(widget):

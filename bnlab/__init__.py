@@ -37,6 +37,13 @@ from .gradcheck import numerical_gradient, rel_error
 from .layers import BatchNorm, Conv2D, Flatten, GlobalAvgPool2D, GroupNorm, LayerNorm, RMSNorm
 from .notebook import setup_notebook, show
 
+# after training (notebooks 10-11)
+from .conventions import Translation, render_translation, translate
+from .core import fold_batchnorm
+from .datasets import shift_digits
+from .layers import fold_model
+from .running import recalibrate_batchnorm
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -77,4 +84,11 @@ __all__ = [
     "get_convention",
     "setup_notebook",
     "show",
+    "fold_batchnorm",
+    "fold_model",
+    "recalibrate_batchnorm",
+    "shift_digits",
+    "translate",
+    "Translation",
+    "render_translation",
 ]

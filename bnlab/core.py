@@ -22,6 +22,7 @@ use. :func:`rms_norm` has its own short pair (no mean).
 from __future__ import annotations
 
 import functools
+import numbers
 import string
 
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = [
     "batchnorm_backward",
     "batchnorm_backward_graph",
     "update_running_stats",
+    "fold_batchnorm",
     "normalize_forward",
     "normalize_backward",
     "layer_norm",
@@ -1328,3 +1330,99 @@ def _running_update(conv, momentum, rm, rv, bm, bv, n):
         new_mean = (1.0 - momentum) * rm + momentum * bm
         new_var = (1.0 - momentum) * rv + momentum * bv
     return new_mean.astype(rm.dtype, copy=False), new_var.astype(rv.dtype, copy=False)
+
+
+def fold_batchnorm(W, b, running_mean, running_var, gamma, beta, eps, out_axis=-1):
+    """Fold an evaluation-mode BN into the linear layer before it: one layer instead of two.
+
+    A linear layer (dense or convolution) followed by BN in evaluation mode
+    is one affine map per output feature, so it equals a single linear layer
+    with rescaled weights and a new bias (the paper's Sec. 3.1; what
+    ``torch.nn.utils.fusion.fuse_linear_bn_eval`` and ``fuse_conv_bn_eval`` do).
+
+    Parameters
+    ----------
+    W : ndarray
+        The linear layer's weights: ``(D, M)`` for bnlab's ``Dense``
+        (``x @ W``, ``out_axis=-1``), ``(M, D)`` for ``torch.nn.Linear``
+        (``out_axis=0``), ``(C_out, C_in, kh, kw)`` for a convolution
+        (``out_axis=0``).
+    b : ndarray, shape (M,), or None
+        The linear layer's bias; None means no bias (zeros).
+    running_mean, running_var : ndarray, shape (M,)
+        The BN layer's running statistics (``running_var`` non-negative).
+    gamma, beta : ndarray, shape (M,), or None
+        The BN layer's scale and shift; None means no affine (``gamma = 1``,
+        ``beta = 0``, PyTorch's ``affine=False``).
+    eps : float > 0
+        The BN layer's eps.
+    out_axis : int, default -1
+        The axis of ``W`` that indexes output features (``M`` long).
+
+    Returns
+    -------
+    W_folded : ndarray, same shape and dtype as ``W``
+    b_folded : ndarray, shape (M,)
+        Dtype of ``b``, or of ``W`` when ``b`` is None.
+
+    Notes
+    -----
+    With :math:`s = \\gamma / \\sqrt{\\sigma^2_{run} + \\epsilon}` per output feature,
+
+    .. math:: \\mathrm{BN}(xW + b) = \\big(xW + b - \\mu_{run}\\big)\\, s + \\beta
+              = x\\,\\underbrace{W \\mathrm{diag}(s)}_{W'}
+              + \\underbrace{(b - \\mu_{run})\\, s + \\beta}_{b'}
+
+    ``W'`` scales each output feature's weights (the slice of ``W`` at each
+    index of ``out_axis``) by its ``s``. The scale ``s`` and the new bias
+    are computed in the statistics' dtype and then cast to ``W``'s and
+    ``b``'s, as PyTorch does; nothing is modified in place. Forgetting to
+    push the old bias through ``s`` is a classic bug (it hides while the
+    bias is 0, as it usually is before BN).
+
+    Introduced in notebook 10 (after training: inference, freezing, folding).
+    """
+    W = v.as_float_array("W", W)
+    if W.ndim == 0:
+        raise ValueError("W must be an array of weights with at least one dimension, got a scalar")
+    v.check_finite("W", W)
+    if isinstance(out_axis, bool) or not isinstance(out_axis, numbers.Integral):
+        raise TypeError(f"out_axis must be an int (the axis of W indexing output features), got {out_axis!r}")
+    if not -W.ndim <= out_axis < W.ndim:
+        raise ValueError(
+            f"out_axis={out_axis!r} is out of range for W of shape {W.shape} "
+            f"(valid axes: {-W.ndim}..{W.ndim - 1})"
+        )
+    out_axis = int(out_axis) % W.ndim
+    features = (W.shape[out_axis],)
+    what = f"one value per output feature: W.shape[{out_axis}] = {features[0]}"
+
+    def per_feature(name, value, optional=False):
+        if value is None and optional:
+            return None
+        array = v.as_float_array(name, value)
+        v.check_shape(name, array, features, what)
+        v.check_finite(name, array)
+        return array
+
+    b = per_feature("b", b, optional=True)
+    running_mean = per_feature("running_mean", running_mean)
+    running_var = per_feature("running_var", running_var)
+    if (running_var < 0).any():
+        raise ValueError(
+            f"running_var must be non-negative (a variance), got minimum {float(running_var.min())!r}"
+        )
+    gamma = per_feature("gamma", gamma, optional=True)
+    beta = per_feature("beta", beta, optional=True)
+    eps = v.check_eps(eps)
+    scale = 1.0 / np.sqrt(running_var + eps)
+    if gamma is not None:
+        scale = gamma * scale
+    bias_dtype = W.dtype if b is None else b.dtype
+    b_folded = ((0.0 if b is None else b) - running_mean) * scale
+    if beta is not None:
+        b_folded = b_folded + beta
+    shape = [1] * W.ndim
+    shape[out_axis] = features[0]
+    W_folded = W * scale.astype(W.dtype).reshape(shape)
+    return W_folded, b_folded.astype(bias_dtype, copy=False)

@@ -9,6 +9,7 @@ versus inference is always an explicit argument.
 
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = [
     "layer_params",
     "as_rng",
     "INIT_SCALES",
+    "fold_model",
 ]
 
 
@@ -51,23 +53,48 @@ class BatchNorm:
         How running statistics are kept (see :mod:`bnlab.conventions`).
     eps : float, optional
         Default: the convention's (keras 1e-3, pytorch 1e-5).
-    momentum : float in [0, 1], optional
-        Default: the convention's (keras 0.99, pytorch 0.1).
+    momentum : float in [0, 1], "cumulative" or None, optional
+        None: the convention's default (keras 0.99, pytorch 0.1). A number:
+        in the convention's meaning. ``"cumulative"``: an equal-weight average
+        of every training batch so far, PyTorch's ``momentum=None``: the
+        k-th training batch gets weight ``1 / k`` (the first one replaces the
+        initial values), in either convention; the stored variance still
+        follows the convention (keras biased, pytorch unbiased).
     axis : int or tuple of int, default 0
         Axes reduced over: 0 for (N, D), (0, 2, 3) for (N, C, H, W).
     dtype : numpy dtype, default float64
         dtype of gamma, beta and the running statistics.
+    affine : bool, default True
+        False: no learnable scale and shift (``gamma``, ``beta``, ``dgamma``
+        and ``dbeta`` are None), as PyTorch's ``affine=False`` and Keras'
+        ``center=False, scale=False``.
+    track_running_stats : bool, default True
+        False: no running statistics (``running_mean``, ``running_var`` and
+        ``num_batches_tracked`` are None) and evaluation normalizes with the
+        batch's own statistics too, as PyTorch's ``track_running_stats=False``;
+        so a batch of one value per feature is refused in evaluation as well.
 
     Attributes
     ----------
-    gamma, beta : ndarray, shape ``num_features``
-        Learnable scale (starts at 1) and shift (starts at 0).
-    running_mean, running_var : ndarray, shape ``num_features``
-        Start at the convention's initial values (0 and 1).
+    gamma, beta : ndarray, shape ``num_features``, or None
+        Learnable scale (starts at 1) and shift (starts at 0); None without affine.
+    running_mean, running_var : ndarray, shape ``num_features``, or None
+        Start at the convention's initial values (0 and 1); None without
+        ``track_running_stats``.
     dgamma, dbeta : ndarray or None
-        Set by :meth:`backward`.
-    num_batches_tracked : int
-        Training forward passes so far.
+        Set by :meth:`backward` (they stay None without affine, or while the
+        layer is frozen).
+    num_batches_tracked : int or None
+        Training forward passes that updated the running statistics.
+    trainable : bool
+        Default True. False freezes the layer, with the convention's meaning
+        (:attr:`Convention.frozen_layer_runs_in_inference`): keras (Keras 3's
+        ``trainable=False``) runs ``forward(z, training=True)`` in inference
+        mode and leaves the running statistics alone; pytorch
+        (``requires_grad_(False)`` on weight and bias) keeps normalizing with
+        the batch and updating the running statistics in training mode, only
+        gamma and beta stop learning. Either way :func:`layer_params` lists
+        nothing for a frozen layer, so :class:`SGD` changes nothing in it.
 
     Notes
     -----
@@ -75,13 +102,21 @@ class BatchNorm:
     updates the running ones, like ``torch.nn.BatchNorm1d/2d`` in ``train()``
     mode and ``keras.layers.BatchNormalization`` called with ``training=True``.
     ``forward(z, training=False)`` normalizes with the running statistics and
-    changes nothing, like ``eval()`` / ``training=False``.
+    changes nothing, like ``eval()`` / ``training=False``:
 
-    Introduced in ``notebooks/05_running_statistics.ipynb``.
+    .. math:: y = \\gamma \\frac{z - \\mu_{run}}{\\sqrt{\\sigma^2_{run} + \\epsilon}} + \\beta
+
+    With ``momentum="cumulative"`` the k-th update is
+    ``running = (1 - 1/k) * running + (1/k) * batch``, so after K batches
+    ``running`` is the plain average of the K batch statistics.
+
+    Introduced in ``notebooks/05_running_statistics.ipynb``; ``momentum="cumulative"``,
+    ``affine``, ``track_running_stats``, :meth:`reset_running_stats` and
+    ``trainable`` in notebook 10 (after training: inference, freezing, folding).
     """
 
     def __init__(self, num_features, convention="keras", eps=None, momentum=None, axis=0,
-                 dtype=np.float64):
+                 dtype=np.float64, affine=True, track_running_stats=True):
         self.convention = get_convention(convention)
         def _is_int(value):
             return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -101,7 +136,7 @@ class BatchNorm:
             raise ValueError(f"num_features must be positive, got {num_features!r}")
         self.feature_shape = shape
         self.eps = v.check_eps(self.convention.eps if eps is None else eps)
-        self.momentum = v.check_momentum(self.convention.momentum if momentum is None else momentum)
+        self.momentum = self._check_momentum(momentum)
         if _is_int(axis):
             self.axis = int(axis)
         elif isinstance(axis, (tuple, list, np.ndarray)):
@@ -112,19 +147,80 @@ class BatchNorm:
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise TypeError(f"dtype must be a floating dtype, got {self.dtype}")
-        self.gamma = np.ones(shape, self.dtype)
-        self.beta = np.zeros(shape, self.dtype)
-        self.running_mean = np.full(shape, self.convention.initial_mean, self.dtype)
-        self.running_var = np.full(shape, self.convention.initial_var, self.dtype)
+        for name, value in (("affine", affine), ("track_running_stats", track_running_stats)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        self.gamma = np.ones(shape, self.dtype) if self.affine else None
+        self.beta = np.zeros(shape, self.dtype) if self.affine else None
+        self.running_mean = self.running_var = self.num_batches_tracked = None
+        self.reset_running_stats()
         self.dgamma = None
         self.dbeta = None
-        self.num_batches_tracked = 0
+        self._trainable = True
         self._cache = None
 
+    def _check_momentum(self, momentum):
+        if momentum is None:
+            return self.convention.momentum
+        if isinstance(momentum, str):
+            if momentum != "cumulative":
+                raise ValueError(
+                    f"momentum must be a number in [0, 1], None (the convention's default, "
+                    f"{self.convention.momentum:g}) or \"cumulative\" (equal weights for every batch, "
+                    f"PyTorch's momentum=None), got {momentum!r}"
+                )
+            return momentum
+        return v.check_momentum(momentum)
+
+    @property
+    def trainable(self):
+        """Whether gamma and beta learn (see the class docstring for what False means per convention)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"trainable must be True or False, got {value!r}")
+        self._trainable = bool(value)
+
+    @property
+    def param_attrs(self):
+        """``(param, grad)`` attribute names :func:`layer_params` lists: none while frozen."""
+        return (("gamma", "dgamma"), ("beta", "dbeta")) if self._trainable else ()
+
+    def reset_running_stats(self):
+        """Running statistics back to the convention's initial values, ``num_batches_tracked`` to 0.
+
+        Like PyTorch's ``reset_running_stats``: gamma and beta are kept, and a
+        layer without ``track_running_stats`` has nothing to reset. With
+        ``momentum="cumulative"`` the next training batch then replaces the
+        running statistics.
+
+        Introduced in notebook 10 (after training: inference, freezing, folding).
+        """
+        if not self.track_running_stats:
+            return
+        self.running_mean = np.full(self.feature_shape, self.convention.initial_mean, self.dtype)
+        self.running_var = np.full(self.feature_shape, self.convention.initial_var, self.dtype)
+        self.num_batches_tracked = 0
+
     def __repr__(self):
+        momentum = repr(self.momentum) if isinstance(self.momentum, str) else f"{self.momentum:g}"
+        extras = "".join(f", {name}=False" for name, value in (
+            ("affine", self.affine), ("track_running_stats", self.track_running_stats),
+            ("trainable", self._trainable)) if not value)
         return (f"BatchNorm({self.feature_shape if len(self.feature_shape) > 1 else self.feature_shape[0]}, "
-                f"convention={self.convention.name!r}, eps={self.eps:g}, momentum={self.momentum:g}, "
-                f"axis={self.axis!r})")
+                f"convention={self.convention.name!r}, eps={self.eps:g}, momentum={momentum}, "
+                f"axis={self.axis!r}{extras})")
+
+    def _batch_weight(self):
+        """Momentum (in the convention's meaning) of the update about to happen."""
+        if self.momentum == "cumulative":
+            # the k-th batch gets weight 1 / k (num_batches_tracked already counts it)
+            return self.convention.batch_weight(1.0 / self.num_batches_tracked)
+        return self.momentum
 
     def forward(self, z, *, training):
         """Normalize ``z``.
@@ -135,6 +231,9 @@ class BatchNorm:
         training : bool
             True: batch statistics, running statistics updated (needs at least
             two values per feature). False: running statistics, nothing updated.
+            A frozen keras-convention layer (``trainable=False``) treats True
+            as False; a layer without ``track_running_stats`` uses the batch
+            statistics in both modes and updates nothing.
 
         Returns
         -------
@@ -148,19 +247,35 @@ class BatchNorm:
         if features != self.feature_shape:
             raise ValueError(f"z's feature dimensions must have shape {self.feature_shape} (num_features of "
                              f"this layer, with axis={self.axis!r}), got shape {features}")
-        if training:
+        if training and not self._trainable and self.convention.frozen_layer_runs_in_inference:
+            training = False  # Keras 3: a frozen BN layer runs in inference mode
+        if training or not self.track_running_stats:
             # z is checked above and the layer's own settings when it was built: only the
             # parameters (which training or a learner may have changed) are checked here.
-            n = v.check_batch("z", z, axes, training=True)
+            if training:
+                n = v.check_batch("z", z, axes, training=True)
+            else:
+                n = v.check_batch("z", z, axes, training=False)
+                if n < 2:
+                    raise ValueError(
+                        f"z of shape {z.shape} has only one value per feature over axis {axes}: this "
+                        "layer has track_running_stats=False, so evaluation normalizes with the batch's "
+                        "own statistics too (as PyTorch does) and there is no variance to estimate. "
+                        "Use a batch of at least 2, or a layer that tracks running statistics"
+                    )
             bshape = v.broadcast_shape(z.shape, axes)
-            gamma = self._parameter("gamma", self.gamma, z.dtype).reshape(bshape)
-            beta = self._parameter("beta", self.beta, z.dtype).reshape(bshape)
+            if self.affine:
+                gamma = self._parameter("gamma", self.gamma, z.dtype).reshape(bshape)
+                beta = self._parameter("beta", self.beta, z.dtype).reshape(bshape)
+            else:
+                gamma, beta = np.ones((), z.dtype), np.zeros((), z.dtype)
             y, cache = core._forward(z, gamma, beta, self.eps, axes, n)
-            self.running_mean, self.running_var = core._running_update(
-                self.convention, self.momentum, self.running_mean, self.running_var,
-                cache["mean"].reshape(self.feature_shape), cache["var"].reshape(self.feature_shape), n,
-            )
-            self.num_batches_tracked += 1
+            if training and self.track_running_stats:
+                self.num_batches_tracked += 1
+                self.running_mean, self.running_var = core._running_update(
+                    self.convention, self._batch_weight(), self.running_mean, self.running_var,
+                    cache["mean"].reshape(self.feature_shape), cache["var"].reshape(self.feature_shape), n,
+                )
             self._cache = ("train", cache)
             return y
         v.check_batch("z", z, axes, training=False)
@@ -168,6 +283,10 @@ class BatchNorm:
         bshape = v.broadcast_shape(z.shape, axes)
         inv_std = (1.0 / np.sqrt(self.running_var + self.eps)).astype(z.dtype).reshape(bshape)
         z_hat = (z - self.running_mean.astype(z.dtype).reshape(bshape)) * inv_std
+        if not self.affine:
+            self._cache = ("eval", {"z_hat": z_hat, "gamma": np.ones((), z.dtype), "inv_std": inv_std,
+                                    "axis": axes})
+            return z_hat
         gamma = self.gamma.astype(z.dtype).reshape(bshape)
         self._cache = ("eval", {"z_hat": z_hat, "gamma": gamma, "inv_std": inv_std, "axis": axes})
         return z_hat * gamma + self.beta.astype(z.dtype).reshape(bshape)
@@ -184,7 +303,9 @@ class BatchNorm:
         After a training forward this is the closed-form batch-norm backward
         (every sample's gradient depends on the whole batch). After an
         evaluation forward BN is a fixed per-feature affine map, so
-        ``dz = dy * gamma / sqrt(running_var + eps)``.
+        ``dz = dy * gamma / sqrt(running_var + eps)``. ``dgamma`` and
+        ``dbeta`` stay None without affine and are set to None while the
+        layer is frozen (``trainable=False``).
 
         Parameters
         ----------
@@ -205,10 +326,16 @@ class BatchNorm:
             v.check_shape("dy", dy, z_hat.shape, "the shape of the last forward's z")
             v.check_finite("dy", dy)
             dz = dy * (cache["gamma"] * cache["inv_std"])
-            dgamma = (dy * z_hat).sum(axis=axes)
-            dbeta = dy.sum(axis=axes)
-        self.dgamma = dgamma.reshape(self.feature_shape).astype(self.dtype)
-        self.dbeta = dbeta.reshape(self.feature_shape).astype(self.dtype)
+            if not (self.affine and self._trainable):
+                dgamma = dbeta = None
+            else:
+                dgamma = (dy * z_hat).sum(axis=axes)
+                dbeta = dy.sum(axis=axes)
+        if self.affine and self._trainable:
+            self.dgamma = dgamma.reshape(self.feature_shape).astype(self.dtype)
+            self.dbeta = dbeta.reshape(self.feature_shape).astype(self.dtype)
+        else:
+            self.dgamma = self.dbeta = None
         return dz
 
 
@@ -815,6 +942,102 @@ class SGD:
 
 
 # ---------------------------------------------------------------------------
+# After training: folding BN into the layer before it (notebook 10).
+# ---------------------------------------------------------------------------
+
+
+def _foldable_out_axis(layer):
+    """The output-feature axis of ``layer``'s ``W`` if BN can fold into it, else None.
+
+    :class:`Dense` (``x @ W``, ``W`` of shape ``(D, M)``): -1;
+    :class:`Conv2D` (``W`` of shape ``(C_out, C_in, kh, kw)``): 0.
+    """
+    if isinstance(layer, Dense):
+        return -1
+    if isinstance(layer, Conv2D):
+        return 0
+    return None
+
+
+def fold_model(model):
+    """A copy of ``model`` with every linear layer + BatchNorm pair folded into one layer.
+
+    Parameters
+    ----------
+    model : Sequential
+        Left untouched: the result is built from a deep copy.
+
+    Returns
+    -------
+    Sequential
+        Each :class:`Dense` (or ``Conv2D``) directly followed by a
+        :class:`BatchNorm` becomes one layer of the same class whose ``W``
+        and ``b`` are :func:`bnlab.fold_batchnorm` of the pair (it gets a
+        bias even if it had none); the BatchNorm disappears. Every other
+        layer is a copy. ``folded.forward(x, training=False)`` equals
+        ``model.forward(x, training=False)`` up to rounding (about 1e-15
+        relative in float64).
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a :class:`Sequential`.
+    ValueError
+        A BatchNorm after a linear layer does not normalize that layer's
+        output features (its ``num_features`` is not the layer's output
+        width, or after a ``Conv2D`` it does not reduce over ``(0, 2, 3)``).
+
+    Notes
+    -----
+    Folding uses the evaluation-mode map, so the folded model reproduces
+    ``training=False`` only (training mode normalizes with batch statistics,
+    which no fixed layer can). A BatchNorm without running statistics
+    (``track_running_stats=False``) normalizes with the batch even in
+    evaluation, so it is left in place unfolded, as PyTorch's
+    ``torch.fx.experimental.optimization.fuse`` does. For each pair, with
+    :math:`s = \\gamma / \\sqrt{\\sigma^2_{run} + \\epsilon}`:
+    :math:`W' = W\\,\\mathrm{diag}(s)`, :math:`b' = (b - \\mu_{run})\\,s + \\beta`.
+
+    Introduced in notebook 10 (after training: inference, freezing, folding).
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a bnlab Sequential, got {type(model).__name__}")
+    layers = copy.deepcopy(model.layers)  # one copy: layers sharing a generator keep sharing it
+    folded = []
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        out_axis = _foldable_out_axis(layer)
+        following = layers[i + 1] if i + 1 < len(layers) else None
+        if out_axis is None or not isinstance(following, BatchNorm) or not following.track_running_stats:
+            folded.append(layer)
+            i += 1
+            continue
+        bn = following
+        width = np.shape(layer.W)[out_axis]
+        if bn.feature_shape != (width,):
+            raise ValueError(
+                f"layers[{i + 1}] (BatchNorm with num_features {bn.feature_shape}) cannot fold into "
+                f"layers[{i}] ({type(layer).__name__} with {width} output features): it must normalize "
+                f"each of them, num_features ({width},)"
+            )
+        if out_axis == 0 and v.normalize_axis(bn.axis, 4) != (0, 2, 3):
+            raise ValueError(
+                f"layers[{i + 1}] (BatchNorm with axis={bn.axis!r}) cannot fold into layers[{i}] "
+                f"({type(layer).__name__}): after a convolution it must reduce over axis (0, 2, 3), "
+                "one statistic per channel"
+            )
+        layer.W, layer.b = core.fold_batchnorm(
+            layer.W, layer.b, bn.running_mean, bn.running_var, bn.gamma, bn.beta, bn.eps,
+            out_axis=out_axis)
+        for cache in ("dW", "db"):
+            if hasattr(layer, cache):
+                setattr(layer, cache, None)
+        if hasattr(layer, "_x"):
+            layer._x = None
+        folded.append(layer)
+        i += 2
+    return Sequential(folded)
 # Convolutional networks and the normalization family (notebooks 08-09):
 # LayerNorm, GroupNorm and RMSNorm (same interface as BatchNorm; no running
 # statistics: training and evaluation compute the same thing), Conv2D,

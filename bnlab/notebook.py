@@ -7,7 +7,7 @@ import numpy as np
 __all__ = ["setup_notebook", "show"]
 
 #: Oldest versions the notebooks are written for.
-MINIMUM_VERSIONS = {"numpy": "1.24", "matplotlib": "3.7", "ipywidgets": "8.0"}
+MINIMUM_VERSIONS = {"numpy": "1.24", "matplotlib": "3.7", "ipywidgets": "7.7"}
 
 
 def _version_tuple(text):

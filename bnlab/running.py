@@ -5,7 +5,9 @@ explorer: follow the running mean and variance batch after batch
 (:func:`track_running_stats`), and translate a momentum from one
 framework's meaning to the other's (:func:`convert_momentum`). Both read the
 conventions from :mod:`bnlab.conventions`; nothing here writes ``1 - momentum``
-by hand.
+by hand. After training (notebook 11), :func:`recalibrate_batchnorm`
+re-estimates a trained network's running statistics with equal weights
+("precise BN", and AdaBN on shifted inputs).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import numpy as np
 from . import _validate as v
 from .conventions import get_convention
 from .core import _running_update, batch_stats, update_running_stats
+from .layers import BatchNorm, Sequential
 
-__all__ = ["track_running_stats", "convert_momentum"]
+__all__ = ["track_running_stats", "convert_momentum", "recalibrate_batchnorm"]
 
 
 def track_running_stats(batches, convention="keras", momentum=None):
@@ -102,3 +105,106 @@ def convert_momentum(momentum, source, target):
     """
     momentum = v.check_momentum(momentum)
     return float(get_convention(target).batch_weight(get_convention(source).batch_weight(momentum)))
+
+
+def recalibrate_batchnorm(model, batches):
+    """Precise BN: re-estimate every BatchNorm's running statistics with equal weights, in place.
+
+    Each :class:`~bnlab.BatchNorm` of ``model`` (that tracks running
+    statistics) is reset and then averages the statistics of ``batches``
+    with equal weights in one pass (``momentum="cumulative"``), with the
+    weights fixed. The same result as ``torch.optim.swa_utils.update_bn`` on
+    the same network and batches. Fed a shifted data set (no labels needed),
+    this is AdaBN.
+
+    Parameters
+    ----------
+    model : Sequential
+        Changed in place: only the BatchNorm layers' ``running_mean``,
+        ``running_var`` and ``num_batches_tracked`` (the number of batches).
+        Every BatchNorm's ``momentum`` and ``trainable`` are restored
+        afterwards; gamma, beta and every other layer's parameters are not
+        touched. Copy the model first (``copy.deepcopy``) to keep the old
+        statistics.
+    batches : iterable of ndarray, or ndarray of shape (S, N, ...)
+        Input batches of the model, each with at least two samples (BN's
+        training-mode statistics need two values per feature). Read once.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a :class:`~bnlab.layers.Sequential`.
+    ValueError
+        ``model`` has no BatchNorm with running statistics, ``batches`` is
+        empty, or a batch is refused by a layer; the model is then left as
+        it was.
+
+    Notes
+    -----
+    After K batches with per-batch mean :math:`\\mu_k` and variance
+    :math:`\\sigma^2_k` (biased in the keras convention, unbiased
+    :math:`\\sigma^2_k\\, n / (n - 1)` in the pytorch one) at that layer,
+
+    .. math:: \\mu_{run} = \\frac1K \\sum_{k=1}^K \\mu_k, \\qquad
+              \\sigma^2_{run} = \\frac1K \\sum_{k=1}^K \\sigma^2_k
+
+    while the exponential running average of training (Wu & Johnson 2021,
+    Sec. 3) weights recent batches more and mixes statistics produced by
+    past weights. The BatchNorm layers run in training mode (batch
+    statistics, running ones updated) and every other layer in evaluation
+    mode, so the statistics are those inference will see (``update_bn``
+    puts the whole model in train mode, which differs only for layers that
+    behave differently in training, such as noise or dropout).
+
+    Introduced in notebook 11 (re-estimating BN statistics: precise BN, AdaBN).
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a bnlab Sequential, got {type(model).__name__}")
+    norms = [layer for layer in model.layers if isinstance(layer, BatchNorm) and layer.track_running_stats]
+    if not norms:
+        raise ValueError(
+            "model has no BatchNorm layer with running statistics (track_running_stats=True): "
+            "there is nothing to recalibrate"
+        )
+    if isinstance(batches, np.ndarray):
+        if batches.ndim < 3:
+            raise ValueError(
+                f"batches as one array must have shape (S, N, ...) (S batches of N samples), "
+                f"got shape {batches.shape}"
+            )
+        batches = list(batches)
+    else:
+        try:
+            batches = list(batches)
+        except TypeError:
+            raise TypeError(
+                f"batches must be an iterable of input batches, got {type(batches).__name__}"
+            ) from None
+    if not batches:
+        raise ValueError("batches is empty; recalibration needs at least one batch of inputs")
+    saved = [(bn.running_mean, bn.running_var, bn.num_batches_tracked, bn.momentum, bn.trainable)
+             for bn in norms]
+    completed = False
+    try:
+        for bn in norms:
+            bn.reset_running_stats()
+            bn.momentum = "cumulative"
+            bn.trainable = True  # a frozen keras-convention layer would not update in training mode
+        for index, batch in enumerate(batches):
+            x = batch
+            try:
+                for layer in model.layers:
+                    x = layer.forward(x, training=isinstance(layer, BatchNorm))
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"batches[{index}]: {exc}") from None
+        completed = True
+    finally:
+        for bn, (mean, var, tracked, momentum, trainable) in zip(norms, saved):
+            bn.momentum = momentum
+            bn.trainable = trainable
+            if not completed:
+                bn.running_mean, bn.running_var, bn.num_batches_tracked = mean, var, tracked

@@ -26,6 +26,11 @@ def require_module(name, hint=""):
         skip_or_fail(f"{name} is not installed ({exc}){': ' + hint if hint else ''}")
 
 
+def image_bytes(explorer):
+    """A copy of the explorer's current PNG (to compare before and after a move)."""
+    return bytes(explorer.image.value)
+
+
 # ---------------------------------------------------------------- exercise checkers
 
 def learner_bug(*_args):

@@ -2,7 +2,9 @@
 
 Run by hand from the repository root (needs torch and keras; TensorFlow is not needed)::
 
-    python tests/make_reference_fixtures.py [--only batchnorm|family]
+    python tests/make_reference_fixtures.py                             # every file
+    python tests/make_reference_fixtures.py --only family               # only reference_family_*.npz
+    python tests/make_reference_fixtures.py --only after-training       # only reference_after_training_*.npz
 
 It writes
 
@@ -11,6 +13,12 @@ It writes
 - ``tests/fixtures/reference_torch.npz``: ``torch.nn.functional.batch_norm``
   (training forward and autograd gradients) and ``torch.nn.BatchNorm1d/2d``
   (training steps, running statistics after each, eval outputs), in float64;
+- ``tests/fixtures/reference_after_training_*.npz`` (inputs, torch, keras):
+  the after-training behaviours of notebooks 10-11 (PyTorch's
+  ``momentum=None``, ``affine=False``, ``track_running_stats=False``,
+  ``reset_running_stats``, ``requires_grad_(False)``, ``fuse_linear_bn_eval``,
+  ``fuse_conv_bn_eval``, ``update_bn``; Keras' ``trainable=False`` and
+  ``center=scale=False``), see :func:`after_training_files`;
 - ``tests/fixtures/reference_keras.npz``: ``keras.layers.BatchNormalization``
   on the torch backend (training steps, moving statistics after each,
   inference outputs). Keras computes this in float32 whatever the input or
@@ -526,14 +534,14 @@ def _flatten(nested):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=("batchnorm", "family"),
-                        help="write only the batch-norm files or only the family's (default: all)")
+    parser.add_argument("--only", choices=("batchnorm", "family", "after-training"),
+                        help="write only one group of files (default: all)")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
     files = {}
+    inputs = all_inputs() if args.only in (None, "batchnorm", "after-training") else None
     if args.only in (None, "batchnorm"):
-        inputs = all_inputs()
         files[INPUTS_FILE] = _with_meta(_flatten(inputs), common_metadata())
         files[TORCH_FILE] = _with_meta(torch_results(inputs), {**common_metadata(), **torch_metadata()})
         files[KERAS_FILE] = _with_meta(keras_results(inputs), {**common_metadata(), **keras_metadata()})
@@ -544,12 +552,371 @@ def main(argv=None):
                                               {**common_metadata(), **torch_metadata()})
         files[FAMILY_KERAS_FILE] = _with_meta(keras_family_results(family),
                                               {**common_metadata(), **keras_metadata()})
+    if args.only in (None, "after-training"):
+        files.update(after_training_files(inputs))
+    return _write(files)
+
+
+def _write(files):
     for path, arrays in files.items():
         np.savez_compressed(path, **arrays)
         meta = {k[5:]: str(v) for k, v in arrays.items() if k.startswith("meta/")}
         print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}: "
               f"{len(arrays) - len(meta)} arrays, {path.stat().st_size / 1024:.1f} KB, {meta}")
     return 0
+
+
+
+
+# --------------------------------------------------------------------------- after training (notebooks 10-11)
+
+AFTER_INPUTS_FILE = FIXTURE_DIR / "reference_after_training_inputs.npz"
+AFTER_TORCH_FILE = FIXTURE_DIR / "reference_after_training_torch.npz"
+AFTER_KERAS_FILE = FIXTURE_DIR / "reference_after_training_keras.npz"
+AFTER_SEED = 150203169
+#: torch.nn.Linear(in, out) folded with BatchNorm1d(out).
+FOLD_LINEAR = {"in": 6, "out": 5}
+#: torch.nn.Conv2d(C_in, C_out, k) folded with BatchNorm2d(C_out).
+FOLD_CONV = {"in": 3, "out": 4, "kernel": 3}
+#: The MLP update_bn re-estimates: Linear(no bias) -> BN -> ReLU, twice, then Linear.
+MLP_SIZES = (8, 6, 5, 3)
+#: SGD's learning rate in the frozen / unfrozen layer runs (it must move gamma and beta visibly).
+AFTER_LEARNING_RATE = 0.5
+#: Keras trainable=False: this many training steps first, then the rest of the batches frozen.
+KERAS_STEPS_BEFORE_FREEZING = 3
+
+
+def make_after_training_inputs():
+    """The seeded inputs of the folding and update_bn cases (float64, PyTorch layouts).
+
+    - ``linear_W`` (out, in), ``linear_b`` (out,), ``linear_x`` (7, in);
+    - ``conv_W`` (C_out, C_in, k, k), ``conv_b`` (C_out,), ``conv_x`` (2, C_in, 6, 6);
+    - for each of ``linear`` and ``conv``: ``<kind>_running_mean``,
+      ``<kind>_running_var`` (in [0.2, 3]), ``<kind>_gamma``, ``<kind>_beta``
+      (the BN layer to fold);
+    - the MLP: ``mlp_W0`` (6, 8), ``mlp_W1`` (5, 6), ``mlp_W2`` (3, 5),
+      ``mlp_b2`` (3,) (torch.nn.Linear's (out, in) layout), ``mlp_warmup``
+      (3, 10, 8) training batches run before (so the statistics update_bn
+      resets are not the initial ones), ``mlp_batches`` (6, 10, 8) the batches
+      update_bn averages, ``mlp_eval`` (12, 8).
+    """
+    rng = np.random.default_rng(AFTER_SEED)
+    out = {}
+
+    def bn_state(kind, width):
+        out[f"{kind}_running_mean"] = rng.uniform(-2.0, 2.0, width)
+        out[f"{kind}_running_var"] = rng.uniform(0.2, 3.0, width)
+        out[f"{kind}_gamma"] = rng.uniform(0.5, 2.0, width) * rng.choice([-1.0, 1.0], width)
+        out[f"{kind}_beta"] = rng.normal(0.0, 1.0, width)
+
+    n_in, n_out = FOLD_LINEAR["in"], FOLD_LINEAR["out"]
+    out["linear_W"] = rng.normal(0.0, 0.5, (n_out, n_in))
+    out["linear_b"] = rng.normal(0.0, 1.0, n_out)
+    out["linear_x"] = rng.normal(1.0, 2.0, (7, n_in))
+    bn_state("linear", n_out)
+    c_in, c_out, k = FOLD_CONV["in"], FOLD_CONV["out"], FOLD_CONV["kernel"]
+    out["conv_W"] = rng.normal(0.0, 0.3, (c_out, c_in, k, k))
+    out["conv_b"] = rng.normal(0.0, 1.0, c_out)
+    out["conv_x"] = rng.normal(0.5, 1.5, (2, c_in, 6, 6))
+    bn_state("conv", c_out)
+    sizes = MLP_SIZES
+    for i in range(3):
+        out[f"mlp_W{i}"] = rng.normal(0.0, np.sqrt(2.0 / sizes[i]), (sizes[i + 1], sizes[i]))
+    out["mlp_b2"] = rng.normal(0.0, 0.1, sizes[3])
+    offset = rng.uniform(-1.0, 1.0, sizes[0])
+    out["mlp_warmup"] = rng.normal(0.0, 1.0, (3, 10, sizes[0])) * 2.0 + offset
+    out["mlp_batches"] = rng.normal(0.0, 1.0, (6, 10, sizes[0])) + offset
+    out["mlp_eval"] = rng.normal(0.0, 1.0, (12, sizes[0])) + offset
+    return out
+
+
+def torch_bn_run(inputs, *, momentum=0.1, affine=True, track_running_stats=True, frozen=False):
+    """``torch.nn.BatchNorm1d/2d`` in train mode over the ``STEPS`` batches, with autograd and SGD.
+
+    Each step: ``y = bn(z)``, ``(y * dy).sum().backward()`` (``dy = inputs["dy"]``),
+    then ``torch.optim.SGD(lr=AFTER_LEARNING_RATE).step()`` on weight and bias
+    (when ``affine``). ``frozen``: ``weight.requires_grad_(False)`` and
+    ``bias.requires_grad_(False)`` first, the module staying in train mode.
+
+    Returns ``train_y``, ``dz`` (``z.grad``) per step; with
+    ``track_running_stats`` also ``running_mean``, ``running_var`` per step
+    and ``num_batches_tracked``; with ``affine`` ``weight`` and ``bias`` after
+    each step; then in eval mode ``eval_y`` (and ``eval_one_y`` when running
+    statistics are tracked: without them a batch of one fails in eval too).
+    """
+    torch = import_torch()
+    cls = torch.nn.BatchNorm1d if inputs["z"].ndim == 2 else torch.nn.BatchNorm2d
+    bn = cls(inputs["z"].shape[1], eps=TORCH_EPS, momentum=momentum, affine=affine,
+             track_running_stats=track_running_stats, dtype=torch.float64)
+    optimizer = None
+    if affine:
+        with torch.no_grad():
+            bn.weight.copy_(torch.tensor(inputs["gamma"]))
+            bn.bias.copy_(torch.tensor(inputs["beta"]))
+        if frozen:
+            bn.weight.requires_grad_(False)
+            bn.bias.requires_grad_(False)
+        optimizer = torch.optim.SGD(bn.parameters(), lr=AFTER_LEARNING_RATE)
+    dy = torch.tensor(inputs["dy"])
+    keys = ["train_y", "dz"]
+    if track_running_stats:
+        keys += ["running_mean", "running_var"]
+    if affine:
+        keys += ["weight", "bias"]
+    out = {key: [] for key in keys}
+    bn.train()
+    for batch in inputs["train"]:
+        z = torch.tensor(batch, requires_grad=True)
+        y = bn(z)
+        (y * dy).sum().backward()
+        out["train_y"].append(y.detach().numpy().copy())
+        out["dz"].append(z.grad.numpy().copy())
+        if track_running_stats:
+            out["running_mean"].append(bn.running_mean.numpy().copy())
+            out["running_var"].append(bn.running_var.numpy().copy())
+        if optimizer is not None:
+            optimizer.step()
+            optimizer.zero_grad()
+            out["weight"].append(bn.weight.detach().numpy().copy())
+            out["bias"].append(bn.bias.detach().numpy().copy())
+    out = {k: np.asarray(v) for k, v in out.items()}
+    if track_running_stats:
+        out["num_batches_tracked"] = np.asarray(int(bn.num_batches_tracked))
+    bn.eval()
+    with torch.no_grad():
+        out["eval_y"] = bn(torch.tensor(inputs["eval"])).numpy().copy()
+        if track_running_stats:
+            out["eval_one_y"] = bn(torch.tensor(inputs["eval_one"])).numpy().copy()
+    return out
+
+
+def torch_reset_run(inputs):
+    """``momentum=None`` over the ``STEPS`` batches, ``reset_running_stats()``, then two batches again.
+
+    Returns ``reset_mean``, ``reset_var`` and ``reset_tracked`` right after the
+    reset, then ``running_mean``, ``running_var`` after each of ``train[0]``
+    and ``train[1]`` (the cumulative average restarts: the first replaces),
+    ``num_batches_tracked`` and ``eval_y``.
+    """
+    torch = import_torch()
+    cls = torch.nn.BatchNorm1d if inputs["z"].ndim == 2 else torch.nn.BatchNorm2d
+    bn = cls(inputs["z"].shape[1], eps=TORCH_EPS, momentum=None, dtype=torch.float64)
+    out = {"running_mean": [], "running_var": []}
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor(inputs["gamma"]))
+        bn.bias.copy_(torch.tensor(inputs["beta"]))
+        bn.train()
+        for batch in inputs["train"]:
+            bn(torch.tensor(batch))
+        bn.reset_running_stats()
+        out["reset_mean"] = bn.running_mean.numpy().copy()
+        out["reset_var"] = bn.running_var.numpy().copy()
+        out["reset_tracked"] = np.asarray(int(bn.num_batches_tracked))
+        for batch in inputs["train"][:2]:
+            bn(torch.tensor(batch))
+            out["running_mean"].append(bn.running_mean.numpy().copy())
+            out["running_var"].append(bn.running_var.numpy().copy())
+        out["num_batches_tracked"] = np.asarray(int(bn.num_batches_tracked))
+        bn.eval()
+        out["eval_y"] = bn(torch.tensor(inputs["eval"])).numpy().copy()
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _torch_bn_state(bn, extra, kind):
+    torch = import_torch()
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.tensor(extra[f"{kind}_running_mean"]))
+        bn.running_var.copy_(torch.tensor(extra[f"{kind}_running_var"]))
+        if bn.affine:
+            bn.weight.copy_(torch.tensor(extra[f"{kind}_gamma"]))
+            bn.bias.copy_(torch.tensor(extra[f"{kind}_beta"]))
+
+
+def torch_fuse_linear(extra, bias):
+    """``fuse_linear_bn_eval(Linear, BatchNorm1d)`` (eval mode, eps 1e-5): ``W``, ``b`` and both outputs.
+
+    ``W`` is torch.nn.Linear's (out, in) weight of the fused layer, ``b`` its
+    bias; ``y`` is ``bn(linear(x))`` in eval mode and ``fused_y`` the fused
+    layer's output on ``linear_x``. (``fuse_linear_bn_eval`` fails on a
+    BatchNorm without affine, so only ``affine=True`` is recorded.)
+    """
+    torch = import_torch()
+    from torch.nn.utils.fusion import fuse_linear_bn_eval
+
+    linear = torch.nn.Linear(FOLD_LINEAR["in"], FOLD_LINEAR["out"], bias=bias, dtype=torch.float64)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(extra["linear_W"]))
+        if bias:
+            linear.bias.copy_(torch.tensor(extra["linear_b"]))
+    bn = torch.nn.BatchNorm1d(FOLD_LINEAR["out"], dtype=torch.float64)
+    _torch_bn_state(bn, extra, "linear")
+    linear.eval()
+    bn.eval()
+    fused = fuse_linear_bn_eval(linear, bn)
+    x = torch.tensor(extra["linear_x"])
+    with torch.no_grad():
+        return {"W": fused.weight.numpy().copy(), "b": fused.bias.numpy().copy(),
+                "y": bn(linear(x)).numpy().copy(), "fused_y": fused(x).numpy().copy()}
+
+
+def torch_fuse_conv(extra, bias, affine):
+    """``fuse_conv_bn_eval(Conv2d, BatchNorm2d)`` (eval mode): ``W`` (C_out, C_in, k, k), ``b``, outputs."""
+    torch = import_torch()
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    conv = torch.nn.Conv2d(FOLD_CONV["in"], FOLD_CONV["out"], FOLD_CONV["kernel"], bias=bias,
+                           dtype=torch.float64)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor(extra["conv_W"]))
+        if bias:
+            conv.bias.copy_(torch.tensor(extra["conv_b"]))
+    bn = torch.nn.BatchNorm2d(FOLD_CONV["out"], affine=affine, dtype=torch.float64)
+    _torch_bn_state(bn, extra, "conv")
+    conv.eval()
+    bn.eval()
+    fused = fuse_conv_bn_eval(conv, bn)
+    x = torch.tensor(extra["conv_x"])
+    with torch.no_grad():
+        return {"W": fused.weight.numpy().copy(), "b": fused.bias.numpy().copy(),
+                "y": bn(conv(x)).numpy().copy(), "fused_y": fused(x).numpy().copy()}
+
+
+def torch_update_bn(extra):
+    """``torch.optim.swa_utils.update_bn`` on an MLP (float64, BatchNorm1d momentum 0.1).
+
+    ``Linear(8, 6, bias=False) -> BatchNorm1d(6) -> ReLU -> Linear(6, 5, bias=False) ->
+    BatchNorm1d(5) -> ReLU -> Linear(5, 3)``, weights from ``extra``. The
+    ``mlp_warmup`` batches run in train mode first (so there is something to
+    reset), then ``update_bn(mlp_batches, model)`` with the model in eval
+    mode. Returns each BN's ``bn<i>_running_mean``, ``bn<i>_running_var`` and
+    ``bn<i>_num_batches_tracked`` (i = 0, 1), ``bn<i>_momentum`` (restored),
+    ``training`` (the mode after update_bn) and ``eval_y`` on ``mlp_eval``.
+    """
+    torch = import_torch()
+    from torch.optim.swa_utils import update_bn
+
+    s = MLP_SIZES
+    f64 = {"dtype": torch.float64}
+    model = torch.nn.Sequential(
+        torch.nn.Linear(s[0], s[1], bias=False, **f64), torch.nn.BatchNorm1d(s[1], **f64), torch.nn.ReLU(),
+        torch.nn.Linear(s[1], s[2], bias=False, **f64), torch.nn.BatchNorm1d(s[2], **f64), torch.nn.ReLU(),
+        torch.nn.Linear(s[2], s[3], **f64),
+    )
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor(extra["mlp_W0"]))
+        model[3].weight.copy_(torch.tensor(extra["mlp_W1"]))
+        model[6].weight.copy_(torch.tensor(extra["mlp_W2"]))
+        model[6].bias.copy_(torch.tensor(extra["mlp_b2"]))
+        model.train()
+        for batch in extra["mlp_warmup"]:
+            model(torch.tensor(batch))
+    model.eval()
+    update_bn([torch.tensor(batch) for batch in extra["mlp_batches"]], model)
+    out = {"training": np.asarray(model.training)}
+    for i, bn in enumerate((model[1], model[4])):
+        out[f"bn{i}_running_mean"] = bn.running_mean.numpy().copy()
+        out[f"bn{i}_running_var"] = bn.running_var.numpy().copy()
+        out[f"bn{i}_num_batches_tracked"] = np.asarray(int(bn.num_batches_tracked))
+        out[f"bn{i}_momentum"] = np.asarray(bn.momentum)
+    with torch.no_grad():
+        out["eval_y"] = model(torch.tensor(extra["mlp_eval"])).numpy().copy()
+    return out
+
+
+#: The BatchNorm variants torch_bn_run records: name -> keyword arguments.
+TORCH_BN_VARIANTS = {
+    "cumulative": {"momentum": None},
+    "no_affine": {"affine": False},
+    "no_running_stats": {"track_running_stats": False},
+    "frozen": {"frozen": True},
+    "unfrozen": {},
+}
+
+
+def after_training_torch_results(inputs_by_shape, extra):
+    """Every PyTorch after-training case, flat: ``<case>/<shape>/<key>``, ``fuse_*/.../<key>``, ``update_bn/<key>``."""
+    results = {}
+    for shape_name, inputs in inputs_by_shape.items():
+        for name, kwargs in TORCH_BN_VARIANTS.items():
+            for key, value in torch_bn_run(inputs, **kwargs).items():
+                results[f"{name}/{shape_name}/{key}"] = value
+        for key, value in torch_reset_run(inputs).items():
+            results[f"reset/{shape_name}/{key}"] = value
+    for bias in (True, False):
+        for key, value in torch_fuse_linear(extra, bias).items():
+            results[f"fuse_linear/bias{int(bias)}/{key}"] = value
+        for affine in (True, False):
+            for key, value in torch_fuse_conv(extra, bias, affine).items():
+                results[f"fuse_conv/bias{int(bias)}_affine{int(affine)}/{key}"] = value
+    for key, value in torch_update_bn(extra).items():
+        results[f"update_bn/{key}"] = value
+    return results
+
+
+def keras_frozen_run(inputs, momentum=KERAS_MOMENTA[0]):
+    """``BatchNormalization`` trained ``KERAS_STEPS_BEFORE_FREEZING`` steps, then ``trainable = False``.
+
+    The remaining training batches are then called with ``training=True``:
+    Keras 3 runs a frozen BN in inference mode. Returns ``train_y`` and
+    ``moving_mean``/``moving_var`` after every step (frozen ones included),
+    ``frozen_inference_y`` (the frozen batches called with ``training=False``,
+    for comparison) and ``eval_y``; outputs NHWC for 4-D, float32.
+    """
+    keras = import_keras()
+    layer = keras.layers.BatchNormalization(axis=-1, momentum=momentum, epsilon=KERAS_EPS)
+    layer.build(to_keras_layout(inputs["z"]).shape)
+    layer.gamma.assign(inputs["gamma"].astype(np.float32))
+    layer.beta.assign(inputs["beta"].astype(np.float32))
+    out = {"train_y": [], "moving_mean": [], "moving_var": [], "frozen_inference_y": []}
+    for step, batch in enumerate(inputs["train"]):
+        if step == KERAS_STEPS_BEFORE_FREEZING:
+            layer.trainable = False
+        x = to_keras_layout(batch)
+        out["train_y"].append(keras_to_numpy(layer(x, training=True)))
+        out["moving_mean"].append(keras_to_numpy(layer.moving_mean))
+        out["moving_var"].append(keras_to_numpy(layer.moving_variance))
+        if step >= KERAS_STEPS_BEFORE_FREEZING:
+            out["frozen_inference_y"].append(keras_to_numpy(layer(x, training=False)))
+    out["eval_y"] = keras_to_numpy(layer(to_keras_layout(inputs["eval"]), training=False))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def keras_no_affine_run(inputs, momentum=KERAS_MOMENTA[1]):
+    """``BatchNormalization(center=False, scale=False)``: ``train_y``, moving statistics per step, ``eval_y``."""
+    keras = import_keras()
+    layer = keras.layers.BatchNormalization(axis=-1, momentum=momentum, epsilon=KERAS_EPS,
+                                            center=False, scale=False)
+    layer.build(to_keras_layout(inputs["z"]).shape)
+    out = {"train_y": [], "moving_mean": [], "moving_var": []}
+    for batch in inputs["train"]:
+        out["train_y"].append(keras_to_numpy(layer(to_keras_layout(batch), training=True)))
+        out["moving_mean"].append(keras_to_numpy(layer.moving_mean))
+        out["moving_var"].append(keras_to_numpy(layer.moving_variance))
+    out["eval_y"] = keras_to_numpy(layer(to_keras_layout(inputs["eval"]), training=False))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def after_training_keras_results(inputs_by_shape):
+    """Every Keras after-training case, flat: ``frozen/<shape>/<key>``, ``no_affine/<shape>/<key>``."""
+    results = {}
+    for shape_name, inputs in inputs_by_shape.items():
+        for key, value in keras_frozen_run(inputs).items():
+            results[f"frozen/{shape_name}/{key}"] = value
+        for key, value in keras_no_affine_run(inputs).items():
+            results[f"no_affine/{shape_name}/{key}"] = value
+    return results
+
+
+def after_training_files(inputs):
+    """``{path: arrays}`` of the three after-training fixture files (for :func:`main`)."""
+    extra = make_after_training_inputs()
+    return {
+        AFTER_INPUTS_FILE: _with_meta(extra, common_metadata()),
+        AFTER_TORCH_FILE: _with_meta(after_training_torch_results(inputs, extra),
+                                     {**common_metadata(), **torch_metadata()}),
+        AFTER_KERAS_FILE: _with_meta(after_training_keras_results(inputs),
+                                     {**common_metadata(), **keras_metadata()}),
+    }
 
 
 if __name__ == "__main__":

@@ -65,3 +65,13 @@ def test_gitignore_covers_generated_folders():
     ignored = (ROOT / ".gitignore").read_text().split()
     for entry in (".venv/", ".venv-ci/", "artifacts/", ".hypothesis/"):
         assert entry in ignored
+
+
+def test_ci_runs_the_explorers_on_ipywidgets_7():
+    """Colab ships ipywidgets 7.7.1: CI runs the explorer tests there too, and nothing requires 8."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert '"ipywidgets==7.7.1"' in ci and "tests/test_widgets_*.py" in ci
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'"ipywidgets>=7\.7"', pyproject)
+    for name in ("requirements.txt", "pyproject.toml"):
+        assert not re.search(r"ipywidgets\s*>=\s*8", (ROOT / name).read_text(encoding="utf-8")), name

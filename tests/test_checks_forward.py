@@ -1,4 +1,4 @@
-"""Exercise checkers of notebooks 01-03: right answers, the typical wrong ones, and functions that raise."""
+"""Checkers of notebooks 01-03 (bnlab.checks.forward): right answers pass, each typical mistake gets its hint."""
 
 from __future__ import annotations
 

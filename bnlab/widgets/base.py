@@ -1,0 +1,239 @@
+"""What every explorer shares: the :class:`Explorer` cycle, typed-batch parsing, message HTML.
+
+An explorer reads its controls, calls bnlab's core in ``compute`` and updates
+its figure's artists in ``draw``; :class:`bnlab.plots.FastRenderer` turns the
+figure into PNG bytes for an ``ipywidgets.Image``. Bad input never raises out
+of a widget: the message is shown in ``.message`` (and kept in ``.error``) and
+the last valid state stays.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import ipywidgets as widgets
+import numpy as np
+
+from ..plots import FastRenderer
+
+__all__ = ["Explorer", "parse_batch", "format_batch"]
+
+
+_SEPARATORS = re.compile(r"[,\s]+")
+
+
+#: Largest magnitude a typed value may have: BN squares values and sums the squares, and every
+#: explorer scales them further, all of which must stay far inside float64's range (1.8e308).
+MAX_ABS_VALUE = 1e100
+
+
+def parse_batch(text, min_rows=2, max_values=10_000, dtype=np.float64, max_abs=MAX_ABS_VALUE):
+    """Parse a batch typed by a learner: one sample per line, numbers separated by commas or spaces.
+
+    Only numbers are accepted (``float()`` on each token; nothing is ever
+    evaluated as code). Brackets, as in a pasted NumPy array, are ignored.
+
+    Parameters
+    ----------
+    text : str
+    min_rows : int, default 2
+        Fewest samples accepted (training-mode BN needs two).
+    max_values : int
+        Refuse absurdly large pastes.
+    dtype : numpy dtype
+    max_abs : float, default 1e100
+        Refuse values of larger magnitude: their squares would overflow.
+
+    Returns
+    -------
+    z : ndarray, shape (N, D)
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong: an empty batch, a word instead of a number (and
+        where), ragged rows, too few rows, NaN or infinity, a value too large
+        to compute with.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"the batch must be text, got {type(text).__name__}")
+    rows = []
+    for line_no, line in enumerate(text.replace(";", "\n").splitlines(), start=1):
+        line = line.strip().strip("[](),").strip()
+        if not line:
+            continue
+        tokens = [t for t in _SEPARATORS.split(line.replace("[", " ").replace("]", " ")) if t]
+        values = []
+        for token in tokens:
+            try:
+                value = float(token)
+            except ValueError:
+                raise ValueError(
+                    f"row {len(rows) + 1} (line {line_no}): {token[:20]!r} is not a number"
+                ) from None
+            if not np.isfinite(value):
+                raise ValueError(
+                    f"row {len(rows) + 1} (line {line_no}): {token!r} is not a finite number; "
+                    "batch normalization needs real values"
+                )
+            if abs(value) > max_abs:
+                raise ValueError(
+                    f"row {len(rows) + 1} (line {line_no}): {token!r} is too large to compute with "
+                    f"(BN squares it); keep values within ±{max_abs:g}"
+                )
+            values.append(value)
+        rows.append(values)
+        if sum(len(r) for r in rows) > max_values:
+            raise ValueError(f"the batch is too large for this explorer (more than {max_values} values)")
+    if not rows:
+        raise ValueError("the batch is empty: type one sample per line, e.g. '1, 2, 3'")
+    widths = {len(r) for r in rows}
+    if len(widths) > 1:
+        counts = ", ".join(str(len(r)) for r in rows)
+        raise ValueError(
+            f"rows have different numbers of values ({counts}): every sample needs the same features"
+        )
+    if len(rows) < min_rows:
+        raise ValueError(
+            f"the batch has {len(rows)} row(s); at least {min_rows} samples are needed "
+            "(with one sample there is no variance to estimate)"
+        )
+    return np.array(rows, dtype=dtype)
+
+
+def format_batch(z, decimals=4):
+    """The inverse of :func:`parse_batch`: one sample per line, comma-separated."""
+    z = np.atleast_2d(np.asarray(z))
+    return "\n".join(", ".join(f"{v:g}" if v == round(v, decimals) else f"{v:.{decimals}f}" for v in row)
+                     for row in z)
+
+
+
+def message_html(text, kind):
+    colour = {"error": "#D55E00", "info": "#0072B2"}[kind]
+    icon = {"error": "⚠", "info": "ℹ"}[kind]
+    return (f'<div role="alert" style="color:{colour};font-size:1.05em;'
+            f'border-left:4px solid {colour};padding:2px 8px">{icon} {html.escape(text)}</div>')
+
+
+#: Control styles: descriptions as wide as their text.
+WIDE = {"description_width": "initial"}
+
+
+#: ToggleButtons whose labels are sentences: buttons as wide as their labels.
+SENTENCE_BUTTONS = {"description_width": "initial", "button_width": "auto"}
+
+
+def tidy(value, scale=1.0):
+    """``value`` for display: rounding residue below 1e-12 * scale shows as 0 (and never -0)."""
+    value = float(value)
+    return 0.0 if abs(value) < 1e-12 * max(abs(scale), 1e-300) else value + 0.0
+
+
+class Explorer:
+    """Base class: controls, a figure rendered into an ``Image``, an error line.
+
+    Subclasses implement
+
+    - ``compute(self)``: read the controls, call bnlab's core and return a
+      dict of new state (raise ``ValueError``/``TypeError`` on bad input);
+    - ``draw(self)``: update the figure's artists from the state attributes
+      (the renderer's dynamic artists).
+
+    :meth:`update` calls ``compute``; on success it stores every key of the
+    returned dict as an attribute, redraws and re-renders; on a
+    ``ValueError``/``TypeError`` it shows the message and keeps the previous
+    state (attributes, figure and image unchanged).
+
+    Attributes
+    ----------
+    widget : ipywidgets.Widget
+        What the notebook displays.
+    image : ipywidgets.Image
+    message : ipywidgets.HTML
+        Empty when all is well, the error otherwise.
+    error : str or None
+        The last error message (None after a successful update).
+    renders : int
+        How many times the image was rendered.
+    """
+
+    #: Title shown above the controls.
+    title = ""
+
+    def __init__(self):
+        self.error = None
+        self.renders = 0
+        self.message = widgets.HTML(value="")
+        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+        self.renderer = None
+
+    # -- wiring helpers for subclasses
+    def observe(self, *controls, names="value"):
+        """Call :meth:`update` whenever one of ``controls`` changes."""
+        for control in controls:
+            control.observe(self._on_change, names=names)
+
+    def _on_change(self, _change=None):
+        self.update()
+
+    def set_renderer(self, fig, dynamic):
+        """Use ``fig`` with these dynamic artists (see :class:`bnlab.plots.FastRenderer`)."""
+        self.fig = fig
+        self.renderer = FastRenderer(fig, dynamic)
+
+    def layout(self, controls, extra=()):
+        """The standard arrangement: title, controls, error line, figure, extra widgets."""
+        parts = []
+        if self.title:
+            parts.append(widgets.HTML(f"<h3 style='margin:4px 0'>{html.escape(self.title)}</h3>"))
+        parts.extend([controls, self.message, self.image, *extra])
+        return widgets.VBox(parts)
+
+    # -- the cycle
+    def compute(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def draw(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def compute_state(self):
+        """Run :meth:`compute` and store its state; on bad input show the message, keep the state.
+
+        Returns True on success (without drawing: :meth:`update` draws).
+        """
+        try:
+            with np.errstate(over="raise"):  # an overflow is a message, never a warning
+                state = self.compute()
+        except FloatingPointError:
+            return self.show_error("these numbers are too large to compute with in float64 (an "
+                                   "intermediate result overflowed); try smaller values")
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            return self.show_error(str(exc))
+        for key, value in state.items():
+            setattr(self, key, value)
+        self.error = None
+        self.message.value = ""
+        return True
+
+    def show_error(self, text):
+        """Show ``text`` as the explorer's error message (the state stays as it was); returns False."""
+        self.error = text
+        self.message.value = message_html(text, "error")
+        return False
+
+    def update(self):
+        """Recompute from the controls, redraw, re-render. Returns True on success."""
+        if not self.compute_state():
+            return False
+        self.draw()
+        self.render()
+        return True
+
+    def render(self, full=False):
+        if self.renderer is not None:
+            self.image.value = self.renderer.png(full=full)
+            self.renders += 1
+
+
