@@ -309,7 +309,14 @@ def small_cnn(rng):
 
 
 def test_whole_cnn_loss_gradient(rng):
-    """Loss gradient of conv-BN-ReLU-conv-GN-ReLU-pool-dense w.r.t. the input and every parameter."""
+    """Loss gradient of conv-BN-ReLU-conv-GN-ReLU-pool-dense w.r.t. the input and every parameter.
+
+    Seeded, so deterministic (worst here: 8.9e-8, the input gradient). The element-wise
+    criterion meets the finite differences' own noise on a whole network: about 1e-11 absolute
+    (float64 rounding of the loss over 2h), so an element 1000 times smaller than the largest
+    shows 1e-7 to 1e-6 on other seeds, and an input within h of a ReLU kink more; the layers'
+    own checks above are far below that.
+    """
     model = small_cnn(rng)
     for layer in model:
         randomize(layer, rng)
