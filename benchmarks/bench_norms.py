@@ -12,7 +12,11 @@ Run by hand::
    ``nn.GroupNorm``) with autograd on one thread. Timed as
    ``bench_core.py`` does: medians (and fastest) of alternating blocks.
    Goal: forward + backward of layer and group norm within 2.5x of PyTorch
-   (as batch norm is, see ``bench_core.py``).
+   (as batch norm is, see ``bench_core.py``). Layer norm meets it; group norm
+   does not (about 3.5-4x): PyTorch's CPU group norm is one fused kernel of
+   about two passes over the data (faster than its own batch norm), while
+   NumPy needs about ten, half of them broadcasting one value per (sample,
+   channel) row of 256 values, which NumPy runs at half its plain speed.
 2. One small CNN run on the 8x8 digits (``bnlab.train.run_cnn``) with and
    without BN: wall time and test accuracy.
 3. The Group Norm paper's batch-size experiment at digits scale
