@@ -1,4 +1,4 @@
-"""Batch normalization step by step: pure NumPy functions of arrays.
+"""Batch normalization step by step, and the rest of its family: pure NumPy functions of arrays.
 
 No printing, no plotting, no globals, no mutation of inputs. State (running
 statistics) is passed in and the new state returned.
@@ -9,6 +9,14 @@ layer's ``(N, D)`` activations, ``(0, 2, 3)`` for a convolution's
 
 Floating input keeps its dtype (float32 in, float32 out); integer input is
 computed in float64; ``gamma``, ``beta`` and ``dy`` follow ``z``'s dtype.
+
+Batch, layer, instance and group normalization are one operation over
+different axes (Wu & He 2018, Eqs. 1-7): :func:`normalize_forward` and
+:func:`normalize_backward` over any axes, built on the private pair
+``_moments`` / ``_normalize_grad`` that :func:`batchnorm_forward`,
+:func:`batchnorm_backward` and :func:`layer_norm`, :func:`group_norm`,
+:func:`instance_norm` (and their ``*_forward`` / ``*_backward`` pairs) all
+use. :func:`rms_norm` has its own short pair (no mean).
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ __all__ = [
 
 # How many leading samples the variance's shift reference is averaged over.
 _SHIFT_SAMPLES = 16
+# Below this many values _times_last_axis_constant multiplies directly.
+_EINSUM_MIN_SIZE = 1 << 16
 
 
 def _prepare_z(z, axis, *, training, name="z"):
@@ -105,6 +115,8 @@ def _times_last_axis_constant(a, factors):
     the broadcast value changes every few hundred elements (rows shorter than
     about 8192 values), as it does per (sample, channel) in group norm.
     """
+    if a.size < _EINSUM_MIN_SIZE:  # small arrays: einsum's call overhead outweighs the gain
+        return a * factors
     letters = string.ascii_letters[: a.ndim]
     factors = np.broadcast_to(factors, a.shape[:-1] + (1,))[..., 0]
     return np.einsum(f"{letters},{letters[:-1]}->{letters}", a, factors)
@@ -321,6 +333,9 @@ def batchnorm_forward(z, gamma, beta, eps=1e-5, axis=0):
     -----
     .. math:: y = \\gamma \\frac{z - \\mu_B}{\\sqrt{\\sigma_B^2 + \\epsilon}} + \\beta
 
+    :func:`normalize_forward` over ``axis`` followed by the affine step,
+    folded into the same pass (same statistics code, same speed).
+
     Introduced in ``notebooks/02_normalization.ipynb``.
     """
     z, axes, n = _prepare_z(z, axis, training=True)
@@ -450,7 +465,9 @@ def batchnorm_backward(dy, cache):
 
     The second form reuses the two sums that ``dbeta`` and ``dgamma`` already
     need. ``sum(dz)`` over the batch is 0: moving every sample by the same
-    amount changes nothing after normalization.
+    amount changes nothing after normalization. It is
+    :func:`normalize_backward` with :math:`d\\hat z = \\gamma\\, dy` (the same code,
+    gamma taken out of the sums); layer, instance and group norm use it too.
 
     Introduced in ``notebooks/06_backward_pass.ipynb``.
     """
@@ -788,7 +805,7 @@ def layer_norm_backward(dy, cache):
         else:
             g = rows
         dx, sum_g, sum_g_xhat = _normalize_grad(g, cache)
-    _check_grads_finite(dy, sum_g, sum_g_xhat, *(grad for grad in (dgamma, dbeta) if grad is not None))
+    _check_grads_finite(dy, sum_g, sum_g_xhat)  # NaN or inf in dy (or overflow) shows in both sums
     return dx.reshape(cache["x_shape"]), dgamma, dbeta
 
 
@@ -853,7 +870,7 @@ def group_norm_forward(x, num_groups, gamma=None, beta=None, eps=1e-5):
     Introduced in notebook 09 (the normalization family).
     """
     x = _channels_input(x, "at least 2 dimensions")
-    n_samples, channels = x.shape[:2]
+    channels = x.shape[1]
     num_groups = v.check_positive_int("num_groups", num_groups)
     if channels % num_groups:
         raise ValueError(

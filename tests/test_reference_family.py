@@ -34,7 +34,15 @@ import functools
 import make_reference_fixtures as ref
 import numpy as np
 import pytest
-from test_reference import WORST, _load, _meta, check, require_keras, require_torch, scaled_rel_error
+from test_reference import (
+    WORST,
+    _load,
+    _meta,
+    check,
+    require_keras,
+    require_torch,
+    scaled_rel_error,
+)
 
 import bnlab
 
