@@ -59,6 +59,10 @@ folder:
   (JupyterLab and ipywidgets handling it in the page);
 - ``decode``: ``img.decode()`` after the change, and ``frame``: the next
   animation frame after that (the picture is on screen);
+- ``send>idle``: ``comm_msg`` sent to the kernel's ``idle`` status for it
+  arriving: ipywidgets' front end sends a widget's next value only then (its
+  message throttle: one message in flight per widget, later values merged),
+  so while a slider is dragged or a key held, this is the time per update;
 - ``full``: presses that redrew the whole figure; ``PNG kB``: size of the
   picture; ``px``: its size in pixels.
 
@@ -71,7 +75,8 @@ competes with all of them.
 copy only, renders its picture another way (``pngfast``: the same pixels as
 a PNG without row filters at zlib level 1; ``palette``: a 256-colour PNG;
 ``jpeg``; ``bmp``: no compression; ``dpiNN``: fewer pixels; ``notext``: the
-changing texts drawn in the figure left out, i.e. what they cost). They
+changing texts drawn in the figure left out, i.e. what they cost; parts
+joined by ``+`` combine, e.g. ``notext+pngfast``). They
 replace ``bnlab.plots._encode_png`` or change the figure in the kernel and
 are rows of their own, not compared with the baseline.
 
@@ -318,52 +323,61 @@ def __bench_instrument(slider, log_path, explorer=None, image=None):
 
 
 def __bench_variant(explorer, variant):
-    """Experiment (test only): render the explorer's picture another way from now on."""
+    """Experiment (test only): render the explorer's picture another way from now on.
+
+    ``variant``: ``none`` or parts joined by ``+`` (e.g. ``notext+pngfast``).
+    """
     if variant == "none":
         return
-    import io
+    import io, struct, zlib
+    import matplotlib.text
+    import numpy as np
     import bnlab.plots as plots_module
     from PIL import Image
-    if variant.startswith("dpi"):  # fewer pixels: the same figure at another resolution
-        explorer.fig.set_dpi(int(variant[3:]))
-    elif variant == "notext":  # what the changing texts drawn in the figure cost
-        import matplotlib.text
-        renderer = explorer.renderer
-        renderer.dynamic = [a for a in renderer.dynamic if not isinstance(a, matplotlib.text.Text)]
-    else:
-        if not hasattr(plots_module, "_encode_png"):
-            raise RuntimeError("bnlab.plots._encode_png is gone: variant " + variant + " needs it")
+
+    def png_unfiltered(canvas):  # the same pixels: PNG rows unfiltered, zlib level 1
+        width, height = canvas.get_width_height()
+        rgba = np.asarray(canvas.buffer_rgba())
+        rows = np.empty((height, 1 + 3 * width), np.uint8)
+        rows[:, 0] = 0
+        rows[:, 1:] = rgba[:, :, :3].reshape(height, 3 * width)
+        def chunk(tag, data):
+            crc = zlib.crc32(tag + data) & 0xFFFFFFFF
+            return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        return (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", header)
+                + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
+
+    def pillow(fmt, **options):
         def encode(canvas):
             width, height = canvas.get_width_height()
             image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
             image = image.convert("RGB")
-            buf = io.BytesIO()
-            if variant == "pngfast":  # the same pixels: PNG rows unfiltered, zlib level 1
-                import struct, zlib
-                import numpy as np
-                rgba = np.asarray(canvas.buffer_rgba())
-                rows = np.empty((height, 1 + 3 * width), np.uint8)
-                rows[:, 0] = 0
-                rows[:, 1:] = rgba[:, :, :3].reshape(height, 3 * width)
-                def chunk(tag, data):
-                    crc = zlib.crc32(tag + data) & 0xFFFFFFFF
-                    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
-                header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-                return (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", header)
-                        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
-            if variant == "palette":  # 256 colours, PNG
+            if fmt == "png-palette":  # 256 colours
                 image = image.quantize(256, method=Image.Quantize.FASTOCTREE)
-                image.save(buf, format="png", compress_level=1)
-            elif variant == "jpeg":
-                image.save(buf, format="jpeg", quality=90)
-            elif variant == "bmp":  # no compression at all
-                image.save(buf, format="bmp")
-            else:
-                raise ValueError("unknown variant " + variant)
+            buf = io.BytesIO()
+            image.save(buf, format="png" if fmt == "png-palette" else fmt, **options)
             return buf.getvalue()
-        plots_module._encode_png = encode
-        if variant in ("jpeg", "bmp"):
-            explorer.image.format = variant
+        return encode
+
+    encoders = {
+        "pngfast": (png_unfiltered, "png"),
+        "palette": (pillow("png-palette", compress_level=1), "png"),
+        "jpeg": (pillow("jpeg", quality=90), "jpeg"),
+        "bmp": (pillow("bmp"), "bmp"),
+    }
+    for part in variant.split("+"):
+        if part.startswith("dpi"):  # fewer pixels: the same figure at another resolution
+            explorer.fig.set_dpi(int(part[3:]))
+        elif part == "notext":  # what the changing texts drawn in the figure cost
+            renderer = explorer.renderer
+            renderer.dynamic = [a for a in renderer.dynamic if not isinstance(a, matplotlib.text.Text)]
+        elif part in encoders:
+            if not hasattr(plots_module, "_encode_png"):
+                raise RuntimeError("bnlab.plots._encode_png is gone: variant " + part + " needs it")
+            plots_module._encode_png, explorer.image.format = encoders[part]
+        else:
+            raise ValueError("unknown variant " + part)
     explorer.render(full=True)
 
 
@@ -432,7 +446,7 @@ def _code_cell(source):
 def prepare_notebook(src, dest_dir, variant="none"):
     """Copy ``src`` into ``dest_dir`` with the kernel hook appended; a job (dict)."""
     nb = json.loads(Path(src).read_text())
-    stem = Path(src).stem + ("" if variant == "none" else f"__{variant}")
+    stem = Path(src).stem + ("" if variant == "none" else "__" + variant.replace("+", "-"))
     log = (dest_dir / f"{stem}.kernel.jsonl").resolve()
     found = None
     for cell in nb["cells"]:
@@ -833,6 +847,7 @@ def print_tables(rows, baseline):
         ("= e2e", "e2e"),
         ("decode", "decode"),
         ("frame", "frame"),
+        ("send>idle", "send_idle"),
     ]
     head = (
         f"{'notebook':32s} "
@@ -865,7 +880,7 @@ def print_tables(rows, baseline):
         "parts of it; img sent = when the new image left, from its start); transport = "
         "(image message received - comm_msg sent) - img sent; recv>img = the page's "
         "handling of the image message; e2e = key>send + img sent + transport + recv>img; "
-        "decode and frame follow the e2e mark; full = presses that redrew the whole figure (axes limits changed); echo = the kernel's echo_update of the slider value (sent first, by the kernel's IOPub thread)."
+        "decode and frame follow the e2e mark; send>idle = until the next value may be sent; full = presses that redrew the whole figure (axes limits changed); echo = the kernel's echo_update of the slider value (sent first, by the kernel's IOPub thread)."
     )
     print(f"\n3. CPU per press (ms; from /proc, {os.cpu_count()} CPUs): what shares the machine\n")
     head = (
@@ -941,8 +956,9 @@ def main(argv=None):
         help="experiments, comma-separated: none (bnlab as it is), pngfast (the same pixels "
         "as PNG without row filters, zlib level 1), palette (256-colour PNG), jpeg (quality "
         "90), bmp (no compression), dpiNN (e.g. dpi72: fewer pixels), notext (the changing "
-        "texts drawn in the figure hidden: what they cost); each patches the explorer in the "
-        "kernel of the temporary copy only (default: none)",
+        "texts drawn in the figure left out: what they cost), or several joined by + (e.g. "
+        "notext+pngfast); each patches the explorer in the kernel of the temporary copy only "
+        "(default: none)",
     )
     parser.add_argument("--json", default="", help="also write every press's times to this file")
     parser.add_argument(
@@ -960,8 +976,12 @@ def main(argv=None):
     notebooks = select_notebooks(args.notebooks)
     variants = [v.strip() for v in args.variant.split(",") if v.strip()] or ["none"]
     for v in variants:
-        if v not in VARIANTS and not re.fullmatch(r"dpi\d+", v):
-            raise SystemExit(f"unknown variant {v!r}: one of {', '.join(VARIANTS)} or dpiNN")
+        for part in v.split("+"):
+            if part not in VARIANTS and not re.fullmatch(r"dpi\d+", part):
+                raise SystemExit(
+                    f"unknown variant {part!r}: one of {', '.join(VARIANTS)} or dpiNN, "
+                    "or several joined by +"
+                )
     work = Path(tempfile.mkdtemp(prefix="bnlab-bench-browser-"))
     server = None
     rows, baseline, failed = [], None, False
