@@ -368,11 +368,15 @@ def explorer_snapshot(box):
     })""")
 
 
-def drive_notebook(page, server, rel_path, shots_dir, presses=3):
-    """Open, run all, move the first slider; return a dict of what happened.
+def open_and_run_all(page, server, rel_path, shots_dir):
+    """Open a notebook, wait for an idle kernel, clear the outputs, Run All, wait for the widgets.
 
-    Raises :class:`StepError` (with the step, what was seen and the screenshot
-    paths) when something goes wrong.
+    The first steps of :func:`drive_notebook` (also used by
+    ``benchmarks/bench_browser.py``). Returns ``(result, shot, fail)``: the
+    dict of what happened so far (``result["step"]`` names the current step),
+    ``shot(label, target=None)`` taking a screenshot into ``shots_dir``, and
+    ``fail(message)`` raising :class:`StepError` with the step, the page's
+    errors and the screenshots.
     """
     name = Path(rel_path).stem
     shots_dir = Path(shots_dir)
@@ -395,6 +399,7 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
         "console",
         lambda msg: console_errors.append(msg.text[:300]) if msg.type == "error" else None,
     )
+    t0 = time.monotonic()
     result = {
         "notebook": rel_path,
         "page_errors": page_errors,
@@ -402,9 +407,9 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
         "content_writes": content_writes,
         "screenshots": [],
         "times": {},
+        "step": "open",
+        "t0": t0,
     }
-    t0 = time.monotonic()
-    step = "open"
 
     def shot(label, target=None):
         path = shots_dir / f"{name}_{label.replace(' ', '_')}.png"
@@ -416,9 +421,9 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
         return path
 
     def fail(message):
-        shot(f"FAILED_{step}")
+        shot(f"FAILED_{result['step']}")
         raise StepError(
-            f"{rel_path}: step '{step}': {message}\n"
+            f"{rel_path}: step '{result['step']}': {message}\n"
             f"  page errors: {page_errors or 'none'}\n"
             f"  console errors: {console_errors[:5] or 'none'}\n"
             f"  screenshots: {', '.join(result['screenshots'])}"
@@ -439,7 +444,7 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
 
         # 2. a kernel exists and is idle (the toolbar's execution indicator reads idle even
         #    before a kernel exists: read the status bar's kernel item and ask the server)
-        step = "kernel idle"
+        result["step"] = "kernel idle"
         wait_for(
             lambda: KERNEL_IDLE.match(kernel_status_text(page) or "") is not None,
             KERNEL_IDLE_TIMEOUT,
@@ -451,7 +456,7 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
         result["times"]["kernel"] = time.monotonic() - t0
 
         # 3. clear the stored outputs (so stored prompts do not pass for fresh ones), run all
-        step = "run all"
+        result["step"] = "run all"
         prompts_before = page.evaluate(JS_PROMPTS)
         if not prompts_before:
             fail("the notebook shows no code cells")
@@ -495,7 +500,7 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
             )
 
         # 4. the widgets are rendered
-        step = "widgets rendered"
+        result["step"] = "widgets rendered"
         handle = page.locator(PANEL + " .jp-OutputArea-output .widget-slider .noUi-handle").first
         try:
             handle.wait_for(state="attached", timeout=30_000)
@@ -518,6 +523,23 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
         result["widget_outputs"] = page.locator(
             PANEL + " .jp-OutputArea-output > .jupyter-widgets"
         ).count()
+        return result, shot, fail
+    except StepError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - playwright timeouts and the like: name the step
+        fail(f"{type(exc).__name__}: {exc}")
+
+
+def drive_notebook(page, server, rel_path, shots_dir, presses=3):
+    """Open, run all, move the first slider; return a dict of what happened.
+
+    Raises :class:`StepError` (with the step, what was seen and the screenshot
+    paths) when something goes wrong.
+    """
+    result, shot, fail = open_and_run_all(page, server, rel_path, shots_dir)
+    t0 = result["t0"]
+    page_errors, content_writes = result["page_errors"], result["content_writes"]
+    try:
         # the explorer: the output holding the first slider
         box = page.locator(
             PANEL + " .jp-OutputArea-output", has=page.locator(".widget-slider")
@@ -550,7 +572,7 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
         )
 
         # 5. move the first slider with the keyboard
-        step = "slider move"
+        result["step"] = "slider move"
         aria = handle.evaluate(
             "h => [h.getAttribute('aria-valuenow'), h.getAttribute('aria-valuemax')]"
         )
@@ -594,7 +616,7 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
                     f"{exc}; slider readouts before {before['readouts']}, now "
                     f"{explorer_snapshot(box)['readouts']}"
                 )
-            step = "run button"
+            result["step"] = "run button"
             wait_for(
                 lambda: KERNEL_IDLE.match(kernel_status_text(page) or ""),
                 30,
