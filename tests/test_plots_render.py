@@ -96,3 +96,12 @@ def test_compact_formatter_writes_short_distinct_labels(locs, labels):
     formatter = plots.CompactFormatter()
     formatter.set_locs(locs)
     assert [formatter(x) for x in locs] == labels
+
+
+def test_png_encoder_writes_the_canvas_pixels_exactly():
+    fig, axes, lines = _figure(2)
+    png = plots.FastRenderer(fig, lines).png()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    decoded = _pixels(png)
+    canvas = np.asarray(fig.canvas.buffer_rgba())[:, :, :3]
+    assert decoded.shape == canvas.shape and np.array_equal(decoded, canvas)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -240,12 +242,21 @@ def _has_active_layout(fig):
 
 
 def _encode_png(canvas):
-    from PIL import Image  # pillow ships with matplotlib
+    """The canvas as PNG bytes, fast: RGB rows, no filter, zlib level 1.
 
+    Pillow's encoder spends most of its time choosing row filters; for these
+    flat-coloured plots unfiltered rows compress to about the same size, two
+    to three times faster (it is a large part of a slider move's cost).
+    """
     width, height = canvas.get_width_height()
-    image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="png", compress_level=1)
-    return buf.getvalue()
+    rgb = np.asarray(canvas.buffer_rgba())[:, :, :3]
+    rows = np.empty((height, 1 + 3 * width), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type "None" for every row
+    rows[:, 1:] = rgb.reshape(height, 3 * width)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, not interlaced
+    return b"".join([b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header),
+                     _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)), _png_chunk(b"IEND", b"")])
 
 
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
