@@ -171,8 +171,7 @@ def test_the_digits_show_which_are_classified_wrongly(shift):
     wrong = [f.get_linewidth() > 2 for f in frames]
     labels = e._data.y_test[:len(frames)]
     assert wrong == list(e.predictions != labels)
-    assert e.drawn["digit_title"].get_text() == (
-        f"shifted test digits: {int((e.predictions == labels).sum())} of {len(frames)} classified right")
+    assert [t.get_text() for t in e.drawn["digit_ax"].get_xticklabels()] == [str(y) for y in labels]
     mosaic = e.drawn["mosaic"].get_array()
     np.testing.assert_allclose(mosaic[:, :8], e.x_shifted[0].reshape(8, 8))
 
@@ -226,3 +225,17 @@ def test_describe_shift():
     assert describe("contrast_brightness", (0.5, -0.25)) == "0.5·x − 0.25"
     assert describe("noise", 0.3) == "x + noise (std 0.3)"
     assert describe("invert", 0.5) == "inverted, s = 0.5"
+
+
+def test_inversion_below_one_half_is_a_contrast_change(shift):
+    """(1 - s) x + s (1 - x) = (1 - 2s) x + s: AdaBN repairs it while a = 1 - 2s > 0."""
+    e = shift
+    e.adapt.value = True
+    e.contrast_slider.value, e.brightness_slider.value = 1.0, 0.0
+    unshifted = e.accuracy_adabn
+    e.shift_choice.value = "invert"
+    e.invert_slider.value = 0.45
+    assert e.accuracy == e.accuracy_adabn == unshifted
+    assert e.accuracy_trained < 0.2
+    e.invert_slider.value = 0.55
+    assert e.accuracy_adabn < 0.1

@@ -60,8 +60,8 @@ _FOLD_HINT = ("with s = gamma / sqrt(var + eps) per output feature: W2 = W * s (
 
 _SCALE_MISTAKES = {
     "no eps": ("eps is missing: s = gamma / sqrt(var) instead of gamma / sqrt(var + eps)",
-               "the folded layer must compute what BN computed in evaluation mode, eps included "
-               "(it matters for features with a tiny variance)"),
+               ("the folded layer must compute what BN computed in evaluation mode, eps included "
+                "(it matters for features with a tiny variance)")),
     "eps outside": ("eps is outside the square root: gamma / (sqrt(var) + eps)",
                     "BN adds eps to the variance: s = gamma / sqrt(var + eps)"),
     "no sqrt": ("the scale divides by the variance: gamma / (var + eps)",

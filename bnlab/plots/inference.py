@@ -265,7 +265,7 @@ def plot_shift_panels(digits, labels, stats, accuracy, predictions, adapted=Fals
     drawn : dict
         ``"fig"``, ``"digit_ax"``, ``"mosaic"`` (AxesImage), ``"frames"``
         (list of Rectangle, one per digit: thick vermillion when classified
-        wrongly), ``"digit_title"`` (Text: how many are right), ``"mean_ax"``, ``"std_ax"``,
+        wrongly), ``"mean_ax"``, ``"std_ax"``,
         ``"accuracy_ax"``, ``"points"`` (``{"mean": PathCollection, "std":
         PathCollection}``), ``"diagonals"`` (the same keys, Line2D), ``"bars"``
         (list of 3 Rectangle: clean, trained, AdaBN), ``"bar_labels"`` (list
@@ -274,9 +274,10 @@ def plot_shift_panels(digits, labels, stats, accuracy, predictions, adapted=Fals
     Notes
     -----
     Texts are what costs most when a figure is redrawn on every slider move,
-    so only four change (the digits' title and the three accuracies); the
-    true classes are tick labels, and what changes rarely (the titles naming
-    the BN layer) is static: the explorer redraws the whole figure then.
+    so only the three accuracies are dynamic texts; the true classes are tick
+    labels, a wrong class shows as a red frame, and what changes rarely (the
+    titles naming the BN layer) is static: the explorer redraws the whole
+    figure then.
 
     Introduced in notebook 10 (``notebooks/10_inference.ipynb``).
     """
@@ -285,7 +286,7 @@ def plot_shift_panels(digits, labels, stats, accuracy, predictions, adapted=Fals
 
     digits = _as_images(digits)
     k = len(digits)
-    fig, _ = new_figure(1, width=11.6, height=6.1)
+    fig, _ = new_figure(1, width=10.8, height=5.4)
     fig.clear()
     outer = GridSpec(2, 1, figure=fig, height_ratios=[1.0, 3.2])
     bottom = GridSpecFromSubplotSpec(1, 3, subplot_spec=outer[1], width_ratios=[1.0, 1.0, 1.1])
@@ -307,9 +308,8 @@ def plot_shift_panels(digits, labels, stats, accuracy, predictions, adapted=Fals
         ax.grid(False)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.set_xlabel("true class (a red frame: classified wrongly)", fontsize=11)
-        ax.set_title(" ")
-        drawn["digit_title"] = ax.title
+        ax.set_xlabel("true class", fontsize=11)
+        ax.set_title("shifted test digits (a red frame: classified wrongly)")
         mean_ax, std_ax, acc_ax = (fig.add_subplot(bottom[0, j]) for j in range(3))
         drawn.update(mean_ax=mean_ax, std_ax=std_ax, accuracy_ax=acc_ax, points={}, diagonals={})
         for key, ax in (("mean", mean_ax), ("std", std_ax)):
@@ -374,7 +374,6 @@ def update_shift_panels(drawn, digits, labels, stats, accuracy, predictions, ada
     for frame, ok in zip(drawn["frames"], right):
         frame.set_edgecolor(PALETTE["grey"] if ok else PALETTE["vermillion"])
         frame.set_linewidth(1.0 if ok else 3.0)
-    drawn["digit_title"].set_text(f"shifted test digits: {int(right.sum())} of {right.size} classified right")
     for key, ax in (("mean", drawn["mean_ax"]), ("std", drawn["std_ax"])):
         x = np.asarray(stats[f"running_{key}"], dtype=np.float64)
         y = np.asarray(stats[f"shifted_{key}"], dtype=np.float64)

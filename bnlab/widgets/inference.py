@@ -46,12 +46,17 @@ class ShiftExplorer(Explorer):
     (:func:`bnlab.recalibrate_batchnorm` on a copy, the whole test set as one
     batch, no labels: AdaBN, Li et al. 2016).
 
-    The figure: a few shifted test digits (titles: true class → predicted
-    class, vermillion when wrong, with the statistics in use); one BN
-    layer's per-feature mean and standard deviation on the shifted test set
-    against the running values (on the dashed diagonal: nothing moved); the
-    test accuracy on the clean set, on the shifted set as trained, and on
-    the shifted set with re-estimated statistics.
+    The figure: a few shifted test digits (under each its true class; a
+    thick vermillion frame when the statistics in use classify it wrongly);
+    one BN layer's per-feature mean and standard deviation on the shifted
+    test set, as AdaBN re-estimates them (every BN layer re-estimated, so a
+    deeper layer's come after the earlier layers'), against the running
+    values (on the dashed diagonal: nothing moved); the test accuracy on the
+    clean set, on the shifted set as trained, and on the shifted set with
+    re-estimated statistics.
+
+    Inversion with strength ``s`` is ``(1 - 2s) x + s``, a contrast change
+    with ``a = 1 - 2s``: AdaBN repairs it for ``s < 0.5`` and not beyond.
 
     Parameters
     ----------
@@ -91,7 +96,8 @@ class ShiftExplorer(Explorer):
     running_mean, running_var : ndarray, shape (64,)
         The drawn layer's running statistics (what training left).
     shifted_mean, shifted_var : ndarray, shape (64,)
-        The same layer's statistics re-estimated on the shifted test set.
+        The same layer's statistics re-estimated on the shifted test set
+        (:func:`bnlab.recalibrate_batchnorm` on the whole model).
     predictions : ndarray of int, shape (digits_shown,)
         Classes given to the digits shown, with the statistics in use.
 
@@ -139,7 +145,7 @@ class ShiftExplorer(Explorer):
         self.drawn = plot_shift_panels(*self._panel_args())
         d = self.drawn
         self._drawn_layer = self.layer
-        dynamic = [d["mosaic"], *d["frames"], d["digit_title"], *d["points"].values(), *d["bars"],
+        dynamic = [d["mosaic"], *d["frames"], *d["points"].values(), *d["bars"],
                    *d["bar_labels"]]
         self.set_renderer(d["fig"], dynamic)
         self.draw()
