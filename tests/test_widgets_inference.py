@@ -181,8 +181,8 @@ def test_layer_choice_retitles_and_redraws_everything(shift):
     full = e.renderer.full_redraws
     e.layer_choice.value = 3
     assert e.layer == 3
-    assert e.drawn["mean_ax"].get_title() == "BN layer 3: mean per feature"
-    assert e.drawn["std_ax"].get_title() == "BN layer 3: std per feature"
+    assert e.drawn["mean_ax"].get_title() == "BN layer 3: feature means"
+    assert e.drawn["std_ax"].get_title() == "BN layer 3: feature stds"
     assert e.renderer.full_redraws == full + 1
     np.testing.assert_array_equal(e.running_var, e._model[7].running_var)
     e.contrast_slider.value = 0.55  # a move that keeps the layer needs no full redraw
@@ -239,3 +239,21 @@ def test_inversion_below_one_half_is_a_contrast_change(shift):
     assert e.accuracy_trained < 0.2
     e.invert_slider.value = 0.55
     assert e.accuracy_adabn < 0.1
+
+
+def test_statistics_panels_take_their_limits_from_a_ladder(shift):
+    """Small moves keep the limits (only the points are redrawn); the diagonal stays the diagonal."""
+    from bnlab.plots.inference import _ladder
+
+    assert [_ladder(v) for v in (0.9, 1.0, 1.2, 2.0, 3.0, 5.0, 7.0, 0.013)] == [1.0, 1.0, 1.5, 2.5, 4.0, 6.0,
+                                                                                10.0, 0.015]
+    e = shift
+    mean_ax, std_ax = e.drawn["mean_ax"], e.drawn["std_ax"]
+    limits = (mean_ax.get_xlim(), std_ax.get_xlim())
+    e.contrast_slider.value = 0.55
+    assert (mean_ax.get_xlim(), std_ax.get_xlim()) == limits
+    for ax in (mean_ax, std_ax):
+        assert ax.get_xlim() == ax.get_ylim()
+        points = e.drawn["points"]["mean" if ax is mean_ax else "std"].get_offsets()
+        assert ax.get_xlim()[0] <= points.min() and points.max() <= ax.get_xlim()[1]
+    assert mean_ax.get_xlim()[0] == -mean_ax.get_xlim()[1] and std_ax.get_xlim()[0] == 0

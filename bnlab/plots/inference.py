@@ -17,7 +17,6 @@ from .theme import (
     figure_for,
     finish_axes,
     new_figure,
-    padded_limits,
     style,
 )
 
@@ -277,7 +276,10 @@ def plot_shift_panels(digits, labels, stats, accuracy, predictions, adapted=Fals
     so only the three accuracies are dynamic texts; the true classes are tick
     labels, a wrong class shows as a red frame, and what changes rarely (the
     titles naming the BN layer) is static: the explorer redraws the whole
-    figure then.
+    figure then. The statistics panels take their limits from a short ladder
+    (1, 1.5, 2.5, 4, 6 times a power of ten), and the panels keep clear gaps
+    (titles no wider than their panel), so a slider that rescales one panel
+    redraws that panel alone.
 
     Introduced in notebook 10 (``notebooks/10_inference.ipynb``).
     """
@@ -288,6 +290,7 @@ def plot_shift_panels(digits, labels, stats, accuracy, predictions, adapted=Fals
     k = len(digits)
     fig, _ = new_figure(1, width=10.8, height=5.4)
     fig.clear()
+    fig.get_layout_engine().set(w_pad=0.1)  # clear gaps between the panels (see Notes)
     outer = GridSpec(2, 1, figure=fig, height_ratios=[1.0, 3.2])
     bottom = GridSpecFromSubplotSpec(1, 3, subplot_spec=outer[1], width_ratios=[1.0, 1.0, 1.1])
     drawn = {"fig": fig, "frames": []}
@@ -319,10 +322,14 @@ def plot_shift_panels(digits, labels, stats, accuracy, predictions, adapted=Fals
                                               alpha=0.8, zorder=3, label="one feature")
             few_ticks(ax, nbins=4)
             ax.yaxis.labelpad = 12  # room for wider tick labels later (the layout is frozen after the first draw)
-        finish_axes(mean_ax, f"BN layer {layer}: mean per feature", "running mean (training)",
+        finish_axes(mean_ax, f"BN layer {layer}: feature means", "running mean (training)",
                     "mean on the shifted test set")
-        finish_axes(std_ax, f"BN layer {layer}: std per feature", "running std (training)",
+        finish_axes(std_ax, f"BN layer {layer}: feature stds", "running std (training)",
                     "std on the shifted test set")
+        for ax in (mean_ax, std_ax):
+            # no wider than its panel: each panel then has a cell of its own, which the explorer's
+            # renderer redraws alone when a slider changes its limits
+            ax.title.set_fontsize(12.5)
         mean_ax.legend(loc="upper left", fontsize=11, framealpha=0.85)
         colours = [PALETTE["grey"], STATS_COLORS["training"], STATS_COLORS["re-estimated"]]
         y = np.arange(3)[::-1].astype(np.float64)
@@ -342,16 +349,30 @@ def plot_shift_panels(digits, labels, stats, accuracy, predictions, adapted=Fals
     return drawn
 
 
-def _square_limits(ax, x, y):
-    """Equal x and y limits around both (so the diagonal is the diagonal); True if they changed."""
+#: Axis limits come from this ladder (times powers of ten): a slider that moves the points a little keeps
+#: the limits, so only the points are redrawn, and limits seen before come from the renderer's cache.
+_LIMIT_LADDER = (1.0, 1.5, 2.5, 4.0, 6.0)
+
+
+def _ladder(value):
+    """The smallest ladder step (1, 1.5, 2.5, 4, 6 times a power of ten) at least ``value`` (> 0)."""
+    value = max(float(value), 1e-6)
+    power = 10.0 ** np.floor(np.log10(value))
+    return next((step * power for step in _LIMIT_LADDER if step * power >= value * (1 - 1e-12)), 10.0 * power)
+
+
+def _square_limits(ax, x, y, symmetric):
+    """Equal x and y limits from the ladder (so the diagonal is the diagonal); True if they changed.
+
+    ``symmetric``: ``(-L, L)`` (means); otherwise ``(0, L)`` (standard deviations).
+    """
     values = np.concatenate([np.ravel(x), np.ravel(y)])
-    low, high = ax.get_xlim()
-    vmin, vmax = float(values.min()), float(values.max())
-    if low <= vmin and vmax <= high and (vmax - vmin) >= 0.35 * (high - low):
+    top = _ladder(1.08 * float(np.max(np.abs(values))))
+    limits = (-top, top) if symmetric else (0.0, top)
+    if tuple(ax.get_xlim()) == limits and tuple(ax.get_ylim()) == limits:
         return False
-    low, high = padded_limits(values, pad=0.12)
-    ax.set_xlim(low, high)
-    ax.set_ylim(low, high)
+    ax.set_xlim(*limits)
+    ax.set_ylim(*limits)
     return True
 
 
@@ -378,9 +399,9 @@ def update_shift_panels(drawn, digits, labels, stats, accuracy, predictions, ada
         x = np.asarray(stats[f"running_{key}"], dtype=np.float64)
         y = np.asarray(stats[f"shifted_{key}"], dtype=np.float64)
         drawn["points"][key].set_offsets(np.column_stack([x, y]))
-        changed |= _square_limits(ax, x, y)
+        changed |= _square_limits(ax, x, y, symmetric=key == "mean")
         if layer is not None:
-            ax.title.set_text(f"BN layer {layer}: {key} per feature")  # set_text keeps the title's style
+            ax.title.set_text(f"BN layer {layer}: feature {key}s")  # set_text keeps the title's style
     values = [accuracy["clean"], accuracy["trained"], accuracy["adabn"]]
     in_use = 2 if adapted else 1
     for i, (bar, text, value) in enumerate(zip(drawn["bars"], drawn["bar_labels"], values)):
