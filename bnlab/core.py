@@ -1380,7 +1380,7 @@ def fold_batchnorm(W, b, running_mean, running_var, gamma, beta, eps, out_axis=-
     push the old bias through ``s`` is a classic bug (it hides while the
     bias is 0, as it usually is before BN).
 
-    Introduced in notebook 10 (after training: inference, freezing, folding).
+    Introduced in notebook 10 (``notebooks/10_inference.ipynb``).
     """
     W = v.as_float_array("W", W)
     if W.ndim == 0:

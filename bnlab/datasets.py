@@ -9,7 +9,7 @@ scaled-down stand-in for MNIST in the BN paper's Figure 1 (see
 
 ``shift_digits`` makes deterministic distribution shifts of such images
 (contrast, brightness, noise, inversion) for the AdaBN experiment of
-notebook 11.
+notebook 10.
 
 Introduced in ``notebooks/07_training_with_bn.ipynb``.
 """
@@ -183,7 +183,7 @@ def shift_digits(x, kind, strength=None, rng=0):
     variance and destroys detail; inversion swaps ink and paper, a change of
     structure that no per-feature statistic repairs.
 
-    Introduced in notebook 11 (re-estimating BN statistics: precise BN, AdaBN).
+    Introduced in notebook 10 (``notebooks/10_inference.ipynb``).
     """
     x = v.as_float_array("x", x)
     if x.size == 0:

@@ -998,7 +998,7 @@ def fold_model(model):
     :math:`s = \\gamma / \\sqrt{\\sigma^2_{run} + \\epsilon}`:
     :math:`W' = W\\,\\mathrm{diag}(s)`, :math:`b' = (b - \\mu_{run})\\,s + \\beta`.
 
-    Introduced in notebook 10 (after training: inference, freezing, folding).
+    Introduced in notebook 10 (``notebooks/10_inference.ipynb``).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a bnlab Sequential, got {type(model).__name__}")

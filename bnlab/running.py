@@ -5,7 +5,7 @@ explorer: follow the running mean and variance batch after batch
 (:func:`track_running_stats`), and translate a momentum from one
 framework's meaning to the other's (:func:`convert_momentum`). Both read the
 conventions from :mod:`bnlab.conventions`; nothing here writes ``1 - momentum``
-by hand. After training (notebook 11), :func:`recalibrate_batchnorm`
+by hand. After training (notebook 10), :func:`recalibrate_batchnorm`
 re-estimates a trained network's running statistics with equal weights
 ("precise BN", and AdaBN on shifted inputs).
 """
@@ -160,7 +160,7 @@ def recalibrate_batchnorm(model, batches):
     puts the whole model in train mode, which differs only for layers that
     behave differently in training, such as noise or dropout).
 
-    Introduced in notebook 11 (re-estimating BN statistics: precise BN, AdaBN).
+    Introduced in notebook 10 (``notebooks/10_inference.ipynb``).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a bnlab Sequential, got {type(model).__name__}")

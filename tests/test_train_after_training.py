@@ -122,3 +122,17 @@ def test_folding_keeps_the_outputs_and_drops_the_bn_layers(data):
 def test_bad_arguments_are_refused_before_training(function, kwargs, error, fragments):
     with refused(error, *fragments):
         function(**kwargs)
+
+
+def test_train_bn_mlp_is_the_network_the_experiments_train(data):
+    from bnlab.train import train_bn_mlp
+
+    history = train_bn_mlp(seed=1, epochs=1, data=data)
+    assert len(history.model) == 10 and not history.diverged
+    assert history.config["steps"] == len(data.x_train) // 32
+    adabn = adabn_experiment(epochs=1, seeds=(1,), shifts={}, data=data)
+    assert history.final_test_accuracy == adabn["accuracy"]["clean"]["trained"][0]
+    with refused(ValueError, "batch_size=5000 is larger than the training set"):
+        train_bn_mlp(batch_size=5000, data=data)
+    with refused(ValueError, "seed must be >= 0"):
+        train_bn_mlp(seed=-1, data=data)
