@@ -11,6 +11,7 @@ notebooks it is named after:
 ``running``     05: running statistics, train versus eval
 ``backward``    06: the computational graph, batch coupling
 ``training``    07: the BN paper's Figure 1 on the digits
+``frameworks``  11: PyTorch and Keras, the translator, the classic bugs
 ==============  =====================================================
 
 Builders take arrays and an optional ``ax``, draw, and return what they drew
@@ -18,14 +19,15 @@ Builders take arrays and an optional ``ax``, draw, and return what they drew
 name is available here, as ``bnlab.plots.<name>``.
 """
 
-from . import backward, forward, invariance, render, running, theme, training
+from . import backward, forward, frameworks, invariance, render, running, theme, training
 from .backward import *  # noqa: F403
 from .forward import *  # noqa: F403
+from .frameworks import *  # noqa: F403
 from .invariance import *  # noqa: F403
 from .render import *  # noqa: F403
 from .running import *  # noqa: F403
 from .theme import *  # noqa: F403  # noqa: F403
 from .training import *  # noqa: F403
 
-__all__ = [name for module in (theme, render, forward, invariance, running, backward, training)
+__all__ = [name for module in (theme, render, forward, invariance, running, backward, training, frameworks)
            for name in module.__all__]
