@@ -95,7 +95,7 @@ def update_curves(drawn, series, fit="xy"):
     ax = drawn["ax"]
     changed = False
     if "y" in fit:
-        changed = fit_limits(ax, np.concatenate(ys), "y", pad=0.08)
+        changed = fit_limits(ax, np.concatenate(ys), "y", pad=0.2)  # room to spare: fewer redraws
     if "x" in fit:
         changed = fit_limits(ax, np.concatenate(xs), "x", pad=0.03, shrink=0.5) or changed
     return changed
@@ -196,8 +196,7 @@ def _eval_panels(result, views):
         styles["evaluation mode: untouched"] = {"color": FIX_COLOR}
     running["true mean"] = ([0, passes], [result["true_mean"]] * 2)
     styles["true mean"] = _TRUTH
-    n = result["config"]["batch_size"]
-    return [dict(title=f"sample 0's output in {passes} validation batches of {n}", xlabel="validation batch",
+    return [dict(title="sample 0's output, batch after batch", xlabel="validation batch",
                  ylabel="BN output of sample 0", series=outputs, styles=styles),
             dict(title="running mean during validation", xlabel="validation batches seen",
                  ylabel="running mean", series=running, styles=styles)]
@@ -232,9 +231,8 @@ def _batch_of_one_panels(result, views):
                                                        "markeredgewidth": 2.2}
     series["training needs 2 values per channel"] = ([0.5, len(sizes) + 0.5], [2, 2])
     styles["training needs 2 values per channel"] = _TRUTH
-    c = result["config"]
-    return [dict(title=f"one epoch of {c['num_samples']} samples in batches of {c['batch_size']}",
-                 xlabel="batch", ylabel="samples in the batch", series=series, styles=styles)]
+    return [dict(title="the batches of one epoch", xlabel="batch", ylabel="samples in the batch",
+                 series=series, styles=styles)]
 
 
 def _frozen_panels(result, views):
@@ -299,7 +297,6 @@ def _recalibration_panels(result, views):
 
 def _device_panels(result, views):
     devices = np.arange(1, len(result["device_mean"]) + 1)
-    c = result["config"]
     panels = []
     for key, what in (("mean", "mean"), ("var", "variance")):
         series, styles = {}, {}
@@ -312,7 +309,7 @@ def _device_panels(result, views):
             styles[f"SyncBN: the whole batch's {what}"] = {"color": FIX_COLOR, "marker": "s", "markersize": 6}
         series[f"true {what}"] = ([0.6, len(devices) + 0.4], [result[f"true_{key}"]] * 2)
         styles[f"true {what}"] = _TRUTH
-        panels.append(dict(title=f"batch {what} per device ({c['per_device']} samples each)", xlabel="device",
+        panels.append(dict(title=f"batch {what} per device, one step", xlabel="device",
                            ylabel=f"batch {what}", series=series, styles=styles))
     return panels
 
@@ -343,9 +340,9 @@ def pitfall_panels(name, result, fixed=None):
     -------
     list of dict
         Each with ``"title"``, ``"xlabel"``, ``"ylabel"``, ``"series"`` (dict
-        label -> (x, y)) and ``"styles"``. The labels depend on ``name`` and
-        ``fixed`` only, never on the numbers, so a figure drawn once can be
-        updated with another result.
+        label -> (x, y)) and ``"styles"``. The titles and labels depend on
+        ``name`` and ``fixed`` only, never on the numbers, so a figure drawn
+        once can be updated with another result (only the lines move).
 
     Introduced in ``notebooks/11_frameworks_and_pitfalls.ipynb``.
     """
@@ -394,7 +391,7 @@ def plot_pitfall(name, result, fixed=None, axes=None):
 
 
 def update_pitfall(drawn, result):
-    """Redraw a :func:`plot_pitfall` figure with another result of the same pitfall (titles too).
+    """Redraw a :func:`plot_pitfall` figure with another result of the same pitfall (the lines move).
 
     Returns True when some axis limits changed.
 
@@ -403,7 +400,6 @@ def update_pitfall(drawn, result):
     panels = pitfall_panels(drawn["name"], result, drawn["fixed"])
     changed = False
     for curves, panel in zip(drawn["panels"], panels):
-        curves["ax"].title.set_text(panel["title"])
         fit = "x" if drawn["name"] == "batch_of_one" else "xy"  # its y axis starts at 0 (below)
         changed = update_curves(curves, panel["series"], fit=fit) or changed
         for label, line in curves["lines"].items():  # bar widths follow the number of bars

@@ -332,7 +332,6 @@ class PitfallExplorer(Explorer):
         if key not in self._figures:
             drawn = plot_pitfall(self.name, self.result, fixed=self.fixed)
             dynamic = [line for panel in drawn["panels"] for line in panel["lines"].values()]
-            dynamic += [panel["ax"].title for panel in drawn["panels"]]
             self._figures[key] = (drawn, FastRenderer(drawn["fig"], dynamic))
         return self._figures[key]
 
