@@ -95,10 +95,28 @@ def update_curves(drawn, series, fit="xy"):
     ax = drawn["ax"]
     changed = False
     if "y" in fit:
-        changed = fit_limits(ax, np.concatenate(ys), "y", pad=0.2)  # room to spare: fewer redraws
+        changed = _fit_y(ax, np.concatenate(ys))
     if "x" in fit:
         changed = fit_limits(ax, np.concatenate(xs), "x", pad=0.03, shrink=0.5) or changed
     return changed
+
+
+def _fit_y(ax, values, pad=0.3, too_wide=4.0):
+    """Y limits around ``values`` with room to spare, changed only when needed (returns True then).
+
+    The data's span counts as at least half their magnitude, so a flat line (a statistic that
+    does not move) gets a window of its own and small moves of it keep the limits: a slider then
+    redraws only the lines. The limits change when the data leave them, or fill less than
+    1 / ``too_wide`` of them.
+    """
+    vmin, vmax = float(values.min()), float(values.max())
+    span = max(vmax - vmin, 0.5 * max(abs(vmin), abs(vmax)), 1e-9)
+    low, high = ax.get_ylim()
+    if low <= vmin and vmax <= high and high - low <= too_wide * span * (1 + 2 * pad):
+        return False
+    centre = 0.5 * (vmin + vmax)
+    ax.set_ylim(centre - span * (0.5 + pad), centre + span * (0.5 + pad))
+    return True
 
 
 # --------------------------------------------------------------------------- the translator, checked
