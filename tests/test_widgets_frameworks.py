@@ -74,7 +74,7 @@ def test_plot_pitfall_bad_arguments():
         plots.plot_pitfall("nope", result)
     with pytest.raises(TypeError, match="fixed must be"):
         plots.plot_pitfall("momentum_mixup", result, fixed="yes")
-    fig, axes = plots.new_figure(2)
+    _fig, axes = plots.new_figure(2)
     with pytest.raises(ValueError, match="1 panel"):
         plots.plot_pitfall("momentum_mixup", result, axes=axes)
 
