@@ -31,9 +31,12 @@ def track_running_stats(batches, convention="keras", momentum=None):
         ``S`` batches of ``N`` samples with ``D`` features (for example
         ``bnlab.random_batch(rng, (S, N, D), loc=true_mean, scale=true_std)``).
     convention : {"keras", "pytorch"} or Convention, default "keras"
-    momentum : float in [0, 1], optional
+    momentum : float in [0, 1] or "cumulative", optional
         In the convention's own meaning; default: the convention's default
-        (keras 0.99, pytorch 0.1).
+        (keras 0.99, pytorch 0.1). ``"cumulative"``: the k-th batch gets the
+        weight 1/k (PyTorch's ``momentum=None``, bnlab's
+        ``BatchNorm(momentum="cumulative")``), so the running values are the
+        plain averages of the batch statistics so far.
 
     Returns
     -------
@@ -42,18 +45,29 @@ def track_running_stats(batches, convention="keras", momentum=None):
         before any batch (the convention's initial 0 and 1) and after each of
         the ``S`` batches; ``"batch_mean"``, ``"batch_var"``: shape (S, D),
         each batch's own mean and biased variance; ``"batch_weight"``: the
-        weight a new batch gets (float); ``"n"``: values per feature in a
-        batch (int).
+        weight a new batch gets (float; ``"1/k"`` for the cumulative
+        average); ``"n"``: values per feature in a batch (int).
 
     Notes
     -----
     Each step is :func:`bnlab.update_running_stats` with the batch's
     statistics, exactly what :class:`bnlab.BatchNorm` does in training mode.
 
-    Introduced in ``notebooks/05_running_statistics.ipynb``.
+    Introduced in ``notebooks/05_running_statistics.ipynb``; ``"cumulative"``
+    in notebook 11.
     """
     conv = get_convention(convention)
-    momentum = v.check_momentum(conv.momentum if momentum is None else momentum)
+    cumulative = isinstance(momentum, str) and momentum == "cumulative"
+    if isinstance(momentum, str) and not cumulative:
+        raise ValueError(f"momentum must be a number in [0, 1], None (the convention's default) or "
+                         f"\"cumulative\", got {momentum!r}")
+    if not cumulative:
+        momentum = v.check_momentum(conv.momentum if momentum is None else momentum)
+
+    def momentum_at(step):
+        """Momentum (the convention's meaning) of the update with the batch at index ``step``."""
+        return conv.batch_weight(1.0 / (step + 1)) if cumulative else momentum
+
     batches = v.as_float_array("batches", batches)
     if batches.ndim != 3:
         raise ValueError(f"batches must have shape (S, N, D) (S batches of N samples), got shape {batches.shape}")
@@ -70,13 +84,13 @@ def track_running_stats(batches, convention="keras", momentum=None):
     mean[0], var[0] = conv.initial_mean, conv.initial_var
     # The first step through update_running_stats, which also validates; the rest
     # through the same formulas without re-checking arrays already checked.
-    mean[1], var[1] = update_running_stats(mean[0], var[0], batch_mean[0], batch_var[0], momentum,
+    mean[1], var[1] = update_running_stats(mean[0], var[0], batch_mean[0], batch_var[0], momentum_at(0),
                                            convention=conv, n=n)
     for step in range(1, steps):
         mean[step + 1], var[step + 1] = _running_update(
-            conv, momentum, mean[step], var[step], batch_mean[step], batch_var[step], n)
+            conv, momentum_at(step), mean[step], var[step], batch_mean[step], batch_var[step], n)
     return {"mean": mean, "var": var, "batch_mean": batch_mean, "batch_var": batch_var,
-            "batch_weight": conv.batch_weight(momentum), "n": n}
+            "batch_weight": "1/k" if cumulative else conv.batch_weight(momentum), "n": n}
 
 
 def convert_momentum(momentum, source, target):

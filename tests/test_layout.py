@@ -22,7 +22,7 @@ PACKAGE = ROOT / "bnlab"
 FLOORS = {
     "core": 1, "conventions": 1, "data": 1, "_validate": 1,
     "layers": 2, "running": 2, "gradcheck": 2, "datasets": 2,
-    "train": 3, "walkthrough": 3,
+    "train": 3, "walkthrough": 3, "pitfalls": 3,
     "plots": 4,
     "widgets": 5, "checks": 5, "notebook": 5,
 }

@@ -12,7 +12,8 @@ notebooks it is named after:
 ``backward``    06: the computational graph, batch coupling
 ``training``    07: the BN paper's Figure 1 on the digits
 ``conv``        08: feature maps, BN per channel, a small CNN
-``inference``   10: BN at inference time: precise BN, AdaBN
+``inference``   10: BN at inference time: precise BN, folding, AdaBN
+``frameworks``  11: PyTorch and Keras, the translator, the classic bugs
 ==============  =====================================================
 
 Builders take arrays and an optional ``ax``, draw, and return what they drew
@@ -20,10 +21,14 @@ Builders take arrays and an optional ``ax``, draw, and return what they drew
 name is available here, as ``bnlab.plots.<name>``.
 """
 
-from . import backward, conv, forward, inference, invariance, render, running, theme, training
+from . import (
+    backward, conv, forward, frameworks, inference, invariance, render, running, theme,
+    training,
+)
 from .backward import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .forward import *  # noqa: F403
+from .frameworks import *  # noqa: F403
 from .inference import *  # noqa: F403
 from .invariance import *  # noqa: F403
 from .render import *  # noqa: F403
@@ -32,5 +37,5 @@ from .theme import *  # noqa: F403
 from .training import *  # noqa: F403
 
 __all__ = [name for module in (theme, render, forward, invariance, running, backward, training, conv,
-                               inference)
+                               inference, frameworks)
            for name in module.__all__]
