@@ -7,17 +7,19 @@ learner's function is caught and reported as feedback.
 ``feedback`` holds what every checker shares (:class:`Feedback`,
 :func:`call_safely`, :func:`compare_arrays`); each topic module holds the
 checkers of the notebooks it is named after (``forward`` 01-03,
-``invariance`` 04, ``running`` 05, ``backward`` 06, ``training`` 07). Every
+``invariance`` 04, ``running`` 05, ``backward`` 06, ``training`` 07,
+``family`` 09). Every
 public name is available here, as ``bnlab.checks.<name>``.
 """
 
-from . import backward, feedback, forward, invariance, running, training
+from . import backward, family, feedback, forward, invariance, running, training
 from .backward import *  # noqa: F403
+from .family import *  # noqa: F403
 from .feedback import *  # noqa: F403
 from .forward import *  # noqa: F403
 from .invariance import *  # noqa: F403
 from .running import *  # noqa: F403
 from .training import *  # noqa: F403
 
-__all__ = [name for module in (feedback, forward, invariance, running, backward, training)
+__all__ = [name for module in (feedback, forward, invariance, running, backward, training, family)
            for name in module.__all__]

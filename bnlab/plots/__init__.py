@@ -11,6 +11,8 @@ notebooks it is named after:
 ``running``     05: running statistics, train versus eval
 ``backward``    06: the computational graph, batch coupling
 ``training``    07: the BN paper's Figure 1 on the digits
+``family``      09: the normalization family (BN, LN, IN, GN as cubes;
+                batch size)
 ==============  =====================================================
 
 Builders take arrays and an optional ``ax``, draw, and return what they drew
@@ -18,8 +20,9 @@ Builders take arrays and an optional ``ax``, draw, and return what they drew
 name is available here, as ``bnlab.plots.<name>``.
 """
 
-from . import backward, forward, invariance, render, running, theme, training
+from . import backward, family, forward, invariance, render, running, theme, training
 from .backward import *  # noqa: F403
+from .family import *  # noqa: F403
 from .forward import *  # noqa: F403
 from .invariance import *  # noqa: F403
 from .render import *  # noqa: F403
@@ -27,5 +30,5 @@ from .running import *  # noqa: F403
 from .theme import *  # noqa: F403  # noqa: F403
 from .training import *  # noqa: F403
 
-__all__ = [name for module in (theme, render, forward, invariance, running, backward, training)
+__all__ = [name for module in (theme, render, forward, invariance, running, backward, training, family)
            for name in module.__all__]
