@@ -153,6 +153,17 @@ def test_batch_size_accuracy_lines_are_seed_means_in_percent():
         plots.update_batch_size_run(drawn, 4, 0.5)
 
 
+def test_batch_size_lines_with_every_seed_diverged_warn_nothing():
+    import warnings
+
+    acc = np.full((2, 3, 2), 0.9)
+    acc[0, 0] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drawn = plots.plot_batch_size_accuracy(_result(acc))
+    assert np.isnan(drawn["lines"]["BN"].get_ydata()[0])
+
+
 def test_batch_size_run_marker():
     drawn = plots.plot_batch_size_accuracy(_result(np.full((2, 3, 2), 0.9)), run_marker=True)
     assert len(drawn["run"].get_xdata()) == 0

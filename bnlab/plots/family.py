@@ -500,8 +500,10 @@ def plot_batch_size_accuracy(result, ax=None, title=None, run_marker=False):
         for method in result.methods:
             label = NORM_LABELS[method]
             colour, dash, marker = BATCH_SIZE_STYLES.get(label, (PALETTE["black"], "-", "o"))
-            with np.errstate(all="ignore"):
-                accuracy = 100.0 * np.nanmean(result.accuracy[result.methods.index(method)], axis=-1)
+            per_seed = np.asarray(result.accuracy[result.methods.index(method)], dtype=np.float64)
+            finite = np.isfinite(per_seed)
+            with np.errstate(all="ignore"):  # a batch size where every seed diverged: NaN, no warning
+                accuracy = 100.0 * np.where(finite, per_seed, 0.0).sum(axis=-1) / finite.sum(axis=-1)
             (line,) = ax.plot(sizes, accuracy, color=colour, linestyle=dash, marker=marker, label=label,
                               markersize=8)
             drawn["lines"][label] = line
@@ -511,8 +513,9 @@ def plot_batch_size_accuracy(result, ax=None, title=None, run_marker=False):
             (drawn["run"],) = ax.plot([], [], linestyle="none", marker="*", markersize=20,
                                       markeredgecolor=PALETTE["black"], color=PALETTE["vermillion"],
                                       zorder=6, label="your run")
-            drawn["run_label"] = ax.text(0, 0, "", fontsize=11, ha="left", va="center", zorder=6,
-                                         visible=False)
+            drawn["run_label"] = ax.text(0, 0, "", fontsize=11, ha="left", va="center", zorder=7,
+                                         visible=False, bbox=dict(facecolor="white", edgecolor="none",
+                                                                  alpha=0.85, pad=2))
         _log2_batch_axis(ax, sizes)
         ax.set_ylim(max(0.0, 10 * np.floor(lowest / 10) - 10), 100)
         epochs = result.config.get("epochs")
@@ -539,7 +542,16 @@ def update_batch_size_run(drawn, batch_size, accuracy, label=None):
         text.set_visible(False)
         return False
     run.set_data([batch_size], [100.0 * accuracy])
-    text.set_position((batch_size * 1.12, 100.0 * accuracy))
+    if accuracy > 0.75:  # up among the curves: the label goes below the star, inside the axes
+        low, high = np.log(ax.get_xlim())
+        where = (np.log(batch_size) - low) / (high - low)
+        text.set_position((batch_size, 100.0 * accuracy - 7))
+        text.set_horizontalalignment("left" if where < 0.2 else "right" if where > 0.8 else "center")
+        text.set_verticalalignment("top")
+    else:
+        text.set_position((batch_size * 1.15, 100.0 * accuracy))
+        text.set_horizontalalignment("left")
+        text.set_verticalalignment("center")
     text.set_text(label or f"{100 * accuracy:.1f} %")
     text.set_visible(True)
     low, high = ax.get_xlim()
