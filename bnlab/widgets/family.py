@@ -135,10 +135,9 @@ class NormalizationFamilyExplorer(Explorer):
         self.values = plot_tensor_values(self.x, self.mask, self.voxel, ax=axes[1],
                                          title="the tensor x: shaded values share the statistics")
         self.drawn = {"fig": fig, "axes": list(axes), "cube": self.cube, "values": self.values}
-        # titles are static (text is the slowest thing to draw): a new method or G re-renders all
+        # the 120 written values are drawn once; a move redraws the cube, its title and the shading
         self.set_renderer(fig, [self.cube["faces"], self.cube["front_grid"], self.cube["chosen"],
-                                self.values["cells"], self.values["ring"]])
-        self._rendered_title = None
+                                self.cube["title"], self.values["cells"], self.values["ring"]])
         self.draw()
         self.render()
         self.observe(self.method_buttons, self.groups_slider, self.sample_slider, self.channel_slider,
@@ -163,11 +162,6 @@ class NormalizationFamilyExplorer(Explorer):
         update_norm_cube(self.cube, self.method, self.voxel, self.num_groups)
         update_tensor_values(self.values, self.mask, self.voxel)
         self.table.value = self._table_html()
-
-    def render(self, full=False):
-        title = self.cube["title"].get_text()
-        super().render(full=full or title != self._rendered_title)
-        self._rendered_title = title
 
     def _table_html(self):
         n, c, p = self.voxel
