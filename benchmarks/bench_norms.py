@@ -20,8 +20,9 @@ Run by hand::
 2. One small CNN run on the 8x8 digits (``bnlab.train.run_cnn``) with and
    without BN: wall time and test accuracy.
 3. The Group Norm paper's batch-size experiment at digits scale
-   (``bnlab.train.batch_size_experiment``, defaults): wall time and the
-   accuracy table.
+   (``bnlab.train.batch_size_experiment``, defaults): wall time, the
+   accuracy table, and whether it still matches the grid stored for
+   notebook 09 (``bnlab.widgets.full_batch_size_grid``).
 
 ``--quick`` skips parts 2 and 3.
 """
@@ -202,6 +203,12 @@ def bench_experiments():
     for method in result.methods:
         row = result.mean_accuracy(method)
         print("   " + f"{NORM_LABELS[method]:<10}" + "".join(f"{a:>8.3f}" for a in row))
+    from bnlab.widgets import full_batch_size_grid
+
+    stored = full_batch_size_grid()  # what notebook 09's explorer draws
+    same = stored.accuracy.shape == result.accuracy.shape and np.array_equal(stored.accuracy, result.accuracy)
+    print("   the grid stored in bnlab.widgets.full_batch_size_grid() "
+          + ("matches this run exactly" if same else "DIFFERS from this run: update _FULL_GRID_CORRECT"))
 
 
 def main(argv=None):

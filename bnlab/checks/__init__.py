@@ -7,16 +7,18 @@ learner's function is caught and reported as feedback.
 ``feedback`` holds what every checker shares (:class:`Feedback`,
 :func:`call_safely`, :func:`compare_arrays`); each topic module holds the
 checkers of the notebooks it is named after (``forward`` 01-03, ``invariance``
-04, ``running`` 05, ``backward`` 06, ``training`` 07, ``conv`` 08,
-``inference`` 10, ``frameworks`` 11). Every public name is available here, as
-``bnlab.checks.<name>``.
+04, ``running`` 05, ``backward`` 06, ``training`` 07, ``conv`` 08, ``family``
+09, ``inference`` 10, ``frameworks`` 11). Every public name is available here,
+as ``bnlab.checks.<name>``.
 """
 
 from . import (
-    backward, conv, feedback, forward, frameworks, inference, invariance, running, training,
+    backward, conv, family, feedback, forward, frameworks, inference, invariance, running,
+    training,
 )
 from .backward import *  # noqa: F403
 from .conv import *  # noqa: F403
+from .family import *  # noqa: F403
 from .feedback import *  # noqa: F403
 from .forward import *  # noqa: F403
 from .frameworks import *  # noqa: F403
@@ -26,5 +28,5 @@ from .running import *  # noqa: F403
 from .training import *  # noqa: F403
 
 __all__ = [name for module in (feedback, forward, invariance, running, backward, training, conv,
-                               inference, frameworks)
+                               family, inference, frameworks)
            for name in module.__all__]

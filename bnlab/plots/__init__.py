@@ -12,6 +12,7 @@ notebooks it is named after:
 ``backward``    06: the computational graph, batch coupling
 ``training``    07: the BN paper's Figure 1 on the digits
 ``conv``        08: feature maps, BN per channel, a small CNN
+``family``      09: LN, GN, IN, RMSNorm; the batch-size experiment
 ``inference``   10: BN at inference time: precise BN, folding, AdaBN
 ``frameworks``  11: PyTorch and Keras, the translator, the classic bugs
 ==============  =====================================================
@@ -22,11 +23,12 @@ name is available here, as ``bnlab.plots.<name>``.
 """
 
 from . import (
-    backward, conv, forward, frameworks, inference, invariance, render, running, theme,
+    backward, conv, family, forward, frameworks, inference, invariance, render, running, theme,
     training,
 )
 from .backward import *  # noqa: F403
 from .conv import *  # noqa: F403
+from .family import *  # noqa: F403
 from .forward import *  # noqa: F403
 from .frameworks import *  # noqa: F403
 from .inference import *  # noqa: F403
@@ -37,5 +39,5 @@ from .theme import *  # noqa: F403
 from .training import *  # noqa: F403
 
 __all__ = [name for module in (theme, render, forward, invariance, running, backward, training, conv,
-                               inference, frameworks)
+                               family, inference, frameworks)
            for name in module.__all__]
