@@ -1600,7 +1600,7 @@ class BatchSizeResult:
         return self.accuracy[self.methods.index(method)].mean(axis=-1)
 
     def table(self):
-        """``{label: {batch_size: mean accuracy}}``, e.g. ``{"BN": {2: 0.69, ...}, ...}``."""
+        """``{label: {batch_size: mean accuracy}}``, e.g. ``{"BN": {2: 0.44, ...}, ...}``."""
         return {NORM_LABELS[m]: {b: float(a) for b, a in zip(self.batch_sizes, self.mean_accuracy(m))}
                 for m in self.methods}
 

@@ -175,10 +175,12 @@ def test_full_grid_is_a_fresh_batch_size_result():
     assert isinstance(grid, BatchSizeResult)
     assert grid.accuracy.shape == (4, 5, 2) and grid.batch_sizes == (2, 4, 8, 16, 32)
     table = grid.table()
-    assert table["BN"][2] < 0.55 and min(table["BN"][b] for b in (8, 16, 32)) > 0.95
+    assert table["BN"][2] < 0.55 and min(table["BN"][b] for b in (8, 16, 32)) > 0.94
+    assert all(table["BN"][b] >= table["LN"][b] - 0.01 for b in (8, 16, 32))  # as good as LN from 8 on
     assert all(0.93 < table["LN"][b] < 0.96 for b in grid.batch_sizes)
-    grid.accuracy[:] = 0
-    assert widgets.full_batch_size_grid().accuracy.min() > 0.4
+    stored = grid.accuracy.copy()
+    grid.accuracy[:] = 0  # a caller's change does not reach the stored grid
+    np.testing.assert_array_equal(widgets.full_batch_size_grid().accuracy, stored)
 
 
 def test_full_grid_cells_are_what_the_code_measures(digits):
