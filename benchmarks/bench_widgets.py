@@ -55,7 +55,7 @@ SLIDER_TYPES = (ipw.FloatSlider, ipw.IntSlider, ipw.FloatLogSlider, ipw.Selectio
 def explorer_classes():
     """The explorers bnlab.widgets exports, in the order of the notebooks."""
     return [cls for cls in (getattr(bw, name) for name in bw.__all__)
-            if inspect.isclass(cls) and issubclass(cls, bw.Explorer) and cls is not bw.Explorer]
+            if inspect.isclass(cls) and issubclass(cls, bw.Explorer) and cls.__module__ != bw.base.__name__]
 
 
 def _walk(widget):

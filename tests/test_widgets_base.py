@@ -25,7 +25,7 @@ def _explorers_with_text_boxes():
     found = []
     for name in widgets.__all__:
         cls = getattr(widgets, name)
-        if isinstance(cls, type) and issubclass(cls, widgets.Explorer) and cls is not widgets.Explorer:
+        if isinstance(cls, type) and issubclass(cls, widgets.Explorer) and cls.__module__ != widgets.base.__name__:
             if name == "TrainingExplorer":
                 continue  # no typed input (and it trains when built)
             if _text_boxes(cls()):

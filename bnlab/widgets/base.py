@@ -17,7 +17,7 @@ import numpy as np
 
 from ..plots import FastRenderer
 
-__all__ = ["Explorer", "parse_batch", "format_batch"]
+__all__ = ["Explorer", "RunExplorer", "parse_batch", "format_batch"]
 
 
 _SEPARATORS = re.compile(r"[,\s]+")
@@ -237,3 +237,54 @@ class Explorer:
             self.renders += 1
 
 
+class RunExplorer(Explorer):
+    """An explorer whose controls only choose settings; a Run button trains and redraws.
+
+    For explorers whose update takes a second or more (training a network):
+    moving a control only says that the settings changed, and :meth:`update`
+    (what Run does) trains while a progress bar moves. Subclasses call
+    :meth:`run_controls` once to make the button and the bar, implement
+    :meth:`settings_changed` (True when the controls differ from the last
+    run's settings) and call :meth:`start_progress` at the start of
+    ``compute``, then move ``self.progress.value``.
+    """
+
+    #: Shown when the controls no longer match the picture.
+    PENDING = "Settings changed: press Run to train with them (the figure still shows the last run)."
+
+    def run_controls(self, tooltip="train with these settings"):
+        """The Run button and the progress bar (as ``run_button`` and ``progress``), in one row."""
+        self.pending = False
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play",
+                                         tooltip=tooltip)
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="training", style=WIDE)
+        self.run_button.on_click(lambda _button: self.update())
+        return widgets.HBox([self.run_button, self.progress])
+
+    def settings_changed(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _on_change(self, _change=None):
+        self.pending = self.settings_changed()
+        if self.pending:
+            self.message.value = message_html(self.PENDING, "info")
+        elif self.error is None:
+            self.message.value = ""
+
+    def start_progress(self, total):
+        """Reset the progress bar for a run of ``total`` steps."""
+        self.progress.bar_style = ""
+        self.progress.max = total
+        self.progress.value = 0
+
+    def update(self):
+        """Train with the current settings and redraw (what the Run button does). Returns True on success."""
+        self.run_button.disabled = True
+        try:
+            ok = super().update()
+        finally:
+            self.run_button.disabled = False
+        self.progress.bar_style = "success" if ok else "danger"
+        if not ok:
+            self.progress.value = 0
+        return ok

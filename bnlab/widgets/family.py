@@ -27,7 +27,7 @@ from ..plots import (
 from ..plots import style as plot_style
 from ..plots.family import BATCH_SIZE_STYLES
 from ..train import NORM_LABELS, BatchSizeResult, evaluate_in_training_mode, run_batch_size
-from .base import WIDE, Explorer, message_html
+from .base import WIDE, Explorer, RunExplorer
 
 __all__ = ["NormalizationFamilyExplorer", "BatchSizeExplorer", "full_batch_size_grid"]
 
@@ -224,7 +224,7 @@ _METHOD_OPTIONS = [("BN", "batch"), ("LN", "layer"), ("GN", "group"), ("RMSNorm"
 _BATCH_SIZES = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 
 
-class BatchSizeExplorer(Explorer):
+class BatchSizeExplorer(RunExplorer):
     """Train the batch-size experiment's MLP with one normalization at one batch size, against the grid.
 
     Sliders and buttons only record the settings; the Run button (or
@@ -308,25 +308,22 @@ class BatchSizeExplorer(Explorer):
             description="groups G (GN)", style=WIDE, layout=slider, continuous_update=False)
         self.seed_slider = widgets.IntSlider(value=0, min=0, max=9, description="seed", style=WIDE,
                                              layout=slider, continuous_update=False)
-        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play",
-                                         tooltip="train with these settings")
-        self.progress = widgets.IntProgress(value=0, min=0, max=self._recipe["epochs"],
-                                            description="training", style=WIDE)
+        run_row = self.run_controls()
+        self.progress.max = self._recipe["epochs"]
         self.summary = widgets.HTML()
-        self.history, self.settings, self.runs, self.pending = None, self.read_settings(), [], False
+        self.history, self.settings, self.runs = None, self.read_settings(), []
         self.accuracy = self.train_mode_accuracy = self.train_loss = float("nan")
         self.grid_accuracy, self.last_run_seconds = None, 0.0
         self._last_settings = self.settings
         self._build_figure()
         self.observe(self.method_buttons, self.batch_size_slider, self.groups_slider, self.seed_slider)
-        self.run_button.on_click(lambda _button: self.update())
         if not (run and self.update()):
             self.draw()
             self.render()
         controls = widgets.VBox([
             self.method_buttons,
             widgets.HBox([widgets.VBox([self.batch_size_slider, self.groups_slider]),
-                          widgets.VBox([self.seed_slider, widgets.HBox([self.run_button, self.progress])])]),
+                          widgets.VBox([self.seed_slider, run_row])]),
         ])
         self.widget = self.layout(controls, extra=(self.summary,))
 
@@ -354,31 +351,12 @@ class BatchSizeExplorer(Explorer):
                 "num_groups": int(self.groups_slider.value), "seed": int(self.seed_slider.value),
                 **self._recipe}
 
-    def _on_change(self, _change=None):
-        self.pending = self.read_settings() != self._last_settings
-        if self.pending:
-            self.message.value = message_html(
-                "Settings changed: press Run to train with them (the figure still shows the last run).", "info")
-        elif self.error is None:
-            self.message.value = ""
-
-    def update(self):
-        """Train with the current settings and redraw (what the Run button does). Returns True on success."""
-        self.run_button.disabled = True
-        try:
-            ok = super().update()
-        finally:
-            self.run_button.disabled = False
-        self.progress.bar_style = "success" if ok else "danger"
-        if not ok:
-            self.progress.value = 0
-        return ok
+    def settings_changed(self):
+        return self.read_settings() != self._last_settings
 
     def compute(self):
         settings = self.read_settings()
-        self.progress.bar_style = ""
-        self.progress.max = settings["epochs"]
-        self.progress.value = 0
+        self.start_progress(settings["epochs"])
         start = time.perf_counter()
 
         def progress(epoch, _epochs):

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 import ipywidgets as widgets
 import numpy as np
 
 from ..datasets import load_digits_split
 from ..plots import VARIANT_ORDER, plot_training_figure, update_training_figure
 from ..train import LABEL_NOISY_BN, LABEL_WITH_BN, LABEL_WITHOUT_BN, run_experiment
-from .base import Explorer, message_html
+from .base import RunExplorer
 
 __all__ = ["TrainingExplorer"]
 
 
-class TrainingExplorer(Explorer):
+class TrainingExplorer(RunExplorer):
     """Train the BN paper's MLP on the digits with your settings, with and without BN.
 
     Sliders and switches only change the settings (a training run takes
@@ -99,18 +101,15 @@ class TrainingExplorer(Explorer):
             value="compare", description="batch norm", style=style)
         self.noisy_bn = widgets.Checkbox(value=False, description="also noisy BN (Santurkar et al. 2018)",
                                          style=style, indent=False)
-        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play",
-                                         tooltip="train with these settings")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="training", style=style)
+        run_row = self.run_controls()
         self.summary = widgets.HTML()
         self.histories, self.final_accuracy, self.settings = {}, {}, self.read_settings()
-        self.last_run_seconds, self.runs, self.pending = 0.0, 0, False
+        self.last_run_seconds, self.runs = 0.0, 0
         self._last_choice = self._choice()
         self.drawn = plot_training_figure({}, labels=VARIANT_ORDER)
         self.set_renderer(self.drawn["fig"], [])  # every run redraws everything (and re-lays out)
         self.observe(self.learning_rate_slider, self.init_scale_slider, self.batch_size_slider,
                      self.steps_slider, self.seed_slider, self.activation, self.bn_mode, self.noisy_bn)
-        self.run_button.on_click(lambda _button: self.update())
         if not (run and self.update()):
             self.draw()
             self.render()
@@ -119,7 +118,7 @@ class TrainingExplorer(Explorer):
                                         self.batch_size_slider]),
                           widgets.VBox([self.steps_slider, self.seed_slider, self.activation])]),
             widgets.HBox([self.bn_mode, self.noisy_bn]),
-            widgets.HBox([self.run_button, self.progress]),
+            run_row,
         ])
         self.widget = self.layout(controls, extra=(self.summary,))
 
@@ -151,41 +150,19 @@ class TrainingExplorer(Explorer):
     def _choice(self):
         return self.read_settings(), self.bn_mode.value, bool(self.noisy_bn.value)
 
-    def _on_change(self, _change=None):
+    def settings_changed(self):
         settings, mode, noisy = self._choice()
         last, last_mode, last_noisy = self._last_choice
         same = (mode, noisy) == (last_mode, last_noisy) and settings.keys() == last.keys() and all(
             np.isclose(settings[k], last[k], rtol=1e-6) if isinstance(last[k], float) else settings[k] == last[k]
             for k in settings)  # a browser snapping 0.5 to 0.50000001 is not a change
-        self.pending = not same
-        if not same:
-            self.message.value = message_html(
-                "Settings changed: press Run to train with them (the figure still shows the last run).", "info")
-        elif self.error is None:
-            self.message.value = ""
-
-    def update(self):
-        """Train with the current settings and redraw (what the Run button does). Returns True on success."""
-        self.run_button.disabled = True
-        try:
-            ok = super().update()
-        finally:
-            self.run_button.disabled = False
-        self.progress.bar_style = "success" if ok else "danger"
-        if not ok:
-            self.progress.value = 0
-        return ok
+        return not same
 
     def compute(self):
-        import time
-
-
         settings = self.read_settings()
         runs = self.variants()
         steps = settings["steps"]
-        self.progress.bar_style = ""
-        self.progress.max = len(runs) * steps
-        self.progress.value = 0
+        self.start_progress(len(runs) * steps)
         start = time.perf_counter()
         histories = {}
         for i, (label, batch_norm, noisy) in enumerate(runs):
