@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import warnings
 
 import pytest
 
@@ -24,6 +26,20 @@ def require_module(name, hint=""):
         return importlib.import_module(name)
     except ImportError as exc:
         skip_or_fail(f"{name} is not installed ({exc}){': ' + hint if hint else ''}")
+
+
+@contextlib.contextmanager
+def warnings_as_errors():
+    """Every warning raised inside is an error (nothing a learner sees may be a warning).
+
+    Except one a learner never sees: ipywidgets 7 (Colab's) creating its comms
+    through ``ipykernel.comm.Comm``, which a newer ipykernel marks deprecated.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=r"The `ipykernel\.comm\.Comm` class has been deprecated",
+                                category=DeprecationWarning)
+        yield
 
 
 def image_bytes(explorer):

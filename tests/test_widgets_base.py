@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import ipywidgets
 import numpy as np
 import pytest
+from _support import warnings_as_errors
 
 from bnlab import widgets
 
@@ -44,8 +43,7 @@ def test_huge_typed_values_give_a_message_never_a_warning(cls):
     for box in _text_boxes(explorer):
         before = bytes(explorer.image.value)
         for text in HUGE:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
+            with warnings_as_errors():  # nothing a learner sees may be a warning
                 box.value = text
             assert explorer.error is not None, f"{text!r} was accepted"
             assert "too large" in explorer.error
@@ -57,8 +55,7 @@ def test_huge_typed_values_give_a_message_never_a_warning(cls):
 def test_large_but_computable_values_work_without_a_warning(cls):
     explorer = cls()
     box = _text_boxes(explorer)[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings_as_errors():  # nothing a learner sees may be a warning
         box.value = "1e100, 1, 2\n-1e100, 2, 3\n5e99, 0, 1"
         assert explorer.error is None, explorer.error
         box.value = "1e-100, 1, 2\n-1e-100, 2, 3"
@@ -78,8 +75,7 @@ def test_an_overflow_inside_compute_is_a_message(monkeypatch):
     explorer = widgets.ShiftScaleExplorer()
     state = explorer.z.copy()
     monkeypatch.setattr(explorer, "compute", lambda: {"z": np.array([1e200]) ** 2})
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings_as_errors():  # nothing a learner sees may be a warning
         assert explorer.update() is False
     assert "too large to compute" in explorer.error
     np.testing.assert_array_equal(explorer.z, state)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import pytest
-from _support import image_bytes
+from _support import image_bytes, warnings_as_errors
 
 import bnlab
 from bnlab import plots, widgets
@@ -81,8 +80,7 @@ def test_digit_mosaic_puts_digits_side_by_side():
 
 @pytest.fixture(scope="module")
 def explorer():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # nothing a learner sees may be a warning
+    with warnings_as_errors():  # nothing a learner sees may be a warning
         return widgets.ShiftExplorer()
 
 
@@ -207,8 +205,7 @@ def test_a_failed_update_keeps_the_state(shift, monkeypatch):
     e = shift
     state, image, renders = e.accuracy_trained, image_bytes(e), e.renders
     monkeypatch.setattr(e, "read_shift", lambda: ("contrast_brightness", (0.0, 0.3)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings_as_errors():  # nothing a learner sees may be a warning
         e.brightness_slider.value = 0.4
     assert e.error is not None and "contrast factor a must be positive" in e.error
     assert "contrast factor" in e.message.value
