@@ -138,7 +138,7 @@ def test_each_package_reexports_every_public_name(package):
 def test_no_notebook_prefixed_names():
     """The module is the namespace: no helper carries its notebook in its name (_n05_pair)."""
     for path in PACKAGE.rglob("*.py"):
-        found = re.findall(r"\b_?n\d\d_\w+", path.read_text(encoding="utf-8"))
+        found = re.findall(r"\b_?n\d\d_\w+", path.read_text(encoding="utf-8"), flags=re.IGNORECASE)
         assert not found, f"{path.relative_to(ROOT)}: {sorted(set(found))}"
 
 

@@ -13,7 +13,15 @@ as ``bnlab.checks.<name>``.
 """
 
 from . import (
-    backward, conv, family, feedback, forward, frameworks, inference, invariance, running,
+    backward,
+    conv,
+    family,
+    feedback,
+    forward,
+    frameworks,
+    inference,
+    invariance,
+    running,
     training,
 )
 from .backward import *  # noqa: F403

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..core import group_norm
 from ..plots import FAMILY_METHODS, FAMILY_NAMES, sharing_mask
-from .feedback import Feedback, call_safely, close, compare_arrays, missing_return
+from .feedback import Feedback, call_safely, close, compare_arrays, missing_return, read_choice
 
 __all__ = ["check_group_norm", "check_shared_values", "check_batch_size_one", "BATCH_SIZE_ONE_CHOICES"]
 
@@ -255,11 +255,9 @@ def check_batch_size_one(answer):
     """
     feedback = Feedback("Exercise: a normalization for batch size 1")
     hint = "which methods compute their mean and variance inside one sample? (the cubes of Figure 2)"
-    if not isinstance(answer, str):
-        return feedback.fail(f"answer with one letter as a string, e.g. 'a', got {type(answer).__name__}", hint)
-    letter = answer.strip().strip("()").strip().lower()
-    if letter not in BATCH_SIZE_ONE_CHOICES:
-        return feedback.fail(f"{answer!r} is not one of the choices {', '.join(BATCH_SIZE_ONE_CHOICES)}", hint)
+    letter = read_choice(feedback, answer, BATCH_SIZE_ONE_CHOICES, hint)
+    if letter is None:
+        return feedback
     if letter != "b":
         return feedback.fail(f"({letter}): {_BATCH_SIZE_ONE_WHY[letter]}", hint)
     return feedback.ok("(b): GN and LN normalize each sample with its own statistics, so a batch of one is "

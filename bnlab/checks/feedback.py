@@ -14,7 +14,7 @@ import traceback
 
 import numpy as np
 
-__all__ = ["Feedback", "call_safely", "compare_arrays", "close", "missing_return"]
+__all__ = ["Feedback", "call_safely", "compare_arrays", "close", "missing_return", "read_choice"]
 
 
 class Feedback:
@@ -135,3 +135,18 @@ def missing_return(feedback, value, what):
                       "end the function with return ...")
         return True
     return False
+
+
+def read_choice(feedback, answer, choices, hint):
+    """The letter a learner chose (``'b'``, ``'(b)'``, ``' B '``), or None after recording why it is not one.
+
+    ``choices`` holds the valid letters (a dict or any collection of them).
+    """
+    if not isinstance(answer, str):
+        feedback.fail(f"answer with one letter as a string, e.g. 'a', got {type(answer).__name__}", hint)
+        return None
+    letter = answer.strip().strip("()").strip().lower()
+    if letter not in choices:
+        feedback.fail(f"{answer!r} is not one of the choices {', '.join(choices)}", hint)
+        return None
+    return letter

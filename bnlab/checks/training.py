@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .feedback import Feedback, call_safely, compare_arrays, missing_return
+from .feedback import Feedback, call_safely, compare_arrays, missing_return, read_choice
 
 __all__ = [
     "check_bn_placement", "check_percentiles", "check_noisy_bn_conclusion", "NOISY_BN_CHOICES",
@@ -43,11 +43,9 @@ def check_noisy_bn_conclusion(answer):
     """
     feedback = Feedback("Exercise: what noisy BN tells us")
     hint = "compare panel (a) (accuracy) with the noisy BN percentile panel"
-    if not isinstance(answer, str):
-        return feedback.fail(f"answer with one letter as a string, e.g. 'a', got {type(answer).__name__}", hint)
-    letter = answer.strip().strip("()").strip().lower()
-    if letter not in NOISY_BN_CHOICES:
-        return feedback.fail(f"{answer!r} is not one of the choices {', '.join(NOISY_BN_CHOICES)}", hint)
+    letter = read_choice(feedback, answer, NOISY_BN_CHOICES, hint)
+    if letter is None:
+        return feedback
     if letter != "b":
         return feedback.fail(f"({letter}): {_NOISY_BN_WHY[letter]}", hint)
     return feedback.ok("(b): the inputs' distributions wander, training does not suffer: Santurkar et al. "
@@ -55,7 +53,7 @@ def check_noisy_bn_conclusion(answer):
                        "fixing the distributions")
 
 
-_N07_LAYER_NAMES = {
+_LAYER_NAMES = {
     "dense": ("dense", "linear", "fc", "fullyconnected", "matmul", "affine", "wx", "wxb", "weights"),
     "batchnorm": ("bn", "batchnorm", "batchnormalization", "batchnormalisation", "normalization", "norm"),
     "nonlinearity": ("sigmoid", "relu", "tanh", "activation", "nonlinearity", "act"),
@@ -64,7 +62,7 @@ _N07_LAYER_NAMES = {
 
 def _layer(name):
     key = "".join(ch for ch in str(name).lower() if ch.isalnum())
-    for canonical, aliases in _N07_LAYER_NAMES.items():
+    for canonical, aliases in _LAYER_NAMES.items():
         if key in aliases:
             return canonical
     return None
@@ -99,7 +97,7 @@ def check_bn_placement(block):
         return feedback.fail(f"unknown layer name(s) {unknown}: use 'dense', 'batchnorm' and 'sigmoid'", hint)
     if "batchnorm" not in layers:
         return feedback.fail("there is no BN in this block: each hidden block of the BN network has one", hint)
-    if len(layers) != 3 or sorted(layers) != sorted(_N07_LAYER_NAMES):
+    if len(layers) != 3 or sorted(layers) != sorted(_LAYER_NAMES):
         return feedback.fail("a hidden block has exactly three layers: a dense layer, BN and the "
                              "nonlinearity", hint)
     if layers == ["dense", "batchnorm", "nonlinearity"]:
