@@ -1082,9 +1082,22 @@ class _FamilyNorm:
         self.dgamma = None if dgamma is None else dgamma.astype(self.dtype)
         self.dbeta = None if dbeta is None else dbeta.astype(self.dtype)
 
-    def _check_backward(self):
+    def backward(self, dy):
+        """Gradient with respect to the last forward's ``x``; sets ``dgamma`` (and ``dbeta``).
+
+        Parameters
+        ----------
+        dy : ndarray, same shape as the last forward's ``x``
+
+        Returns
+        -------
+        dx : ndarray, same shape as ``dy``
+        """
         if self._cache is None:
             raise RuntimeError("call forward(x, training=...) before backward")
+        dx, *grads = self._core_backward(dy, self._cache)
+        self._store_grads(*grads)
+        return dx
 
 
 class LayerNorm(_FamilyNorm):
@@ -1117,6 +1130,8 @@ class LayerNorm(_FamilyNorm):
     Introduced in notebook 09 (the normalization family).
     """
 
+    _core_backward = staticmethod(core.layer_norm_backward)
+
     param_attrs = (("gamma", "dgamma"), ("beta", "dbeta"))
 
     def __init__(self, normalized_shape, eps=1e-5, *, dtype=np.float64):
@@ -1141,22 +1156,6 @@ class LayerNorm(_FamilyNorm):
             core._trailing(x, shape)  # raises, naming normalized_shape
         y, self._cache = core._layer_norm_forward(x, shape, self.gamma.size, gamma, beta, self.eps)
         return y
-
-    def backward(self, dy):
-        """Gradient with respect to the last forward's ``x``; sets ``dgamma`` and ``dbeta``.
-
-        Parameters
-        ----------
-        dy : ndarray, same shape as the last forward's ``x``
-
-        Returns
-        -------
-        dx : ndarray, same shape as ``dy``
-        """
-        self._check_backward()
-        dx, dgamma, dbeta = core.layer_norm_backward(dy, self._cache)
-        self._store_grads(dgamma, dbeta)
-        return dx
 
 
 class GroupNorm(_FamilyNorm):
@@ -1190,6 +1189,8 @@ class GroupNorm(_FamilyNorm):
     Introduced in notebook 09 (the normalization family).
     """
 
+    _core_backward = staticmethod(core.group_norm_backward)
+
     param_attrs = (("gamma", "dgamma"), ("beta", "dbeta"))
 
     def __init__(self, num_groups, num_channels, eps=1e-5, *, dtype=np.float64):
@@ -1222,22 +1223,6 @@ class GroupNorm(_FamilyNorm):
         y, self._cache = core._group_norm_forward(x, self.num_groups, gamma, beta, self.eps)
         return y
 
-    def backward(self, dy):
-        """Gradient with respect to the last forward's ``x``; sets ``dgamma`` and ``dbeta``.
-
-        Parameters
-        ----------
-        dy : ndarray, same shape as the last forward's ``x``
-
-        Returns
-        -------
-        dx : ndarray, same shape as ``dy``
-        """
-        self._check_backward()
-        dx, dgamma, dbeta = core.group_norm_backward(dy, self._cache)
-        self._store_grads(dgamma, dbeta)
-        return dx
-
 
 class RMSNorm(_FamilyNorm):
     """RMS normalization layer, as ``torch.nn.RMSNorm(normalized_shape, eps)``.
@@ -1267,6 +1252,8 @@ class RMSNorm(_FamilyNorm):
     Introduced in notebook 09 (the normalization family).
     """
 
+    _core_backward = staticmethod(core.rms_norm_backward)
+
     param_attrs = (("gamma", "dgamma"),)
 
     def __init__(self, normalized_shape, eps=None, *, dtype=np.float64):
@@ -1293,22 +1280,6 @@ class RMSNorm(_FamilyNorm):
         eps = core._rms_eps(self.eps, x.dtype)
         y, self._cache = core._rms_norm_forward(x, shape, self.gamma.size, gamma, eps)
         return y
-
-    def backward(self, dy):
-        """Gradient with respect to the last forward's ``x``; sets ``dgamma``.
-
-        Parameters
-        ----------
-        dy : ndarray, same shape as the last forward's ``x``
-
-        Returns
-        -------
-        dx : ndarray, same shape as ``dy``
-        """
-        self._check_backward()
-        dx, dgamma = core.rms_norm_backward(dy, self._cache)
-        self._store_grads(dgamma)
-        return dx
 
 
 def _pair(name, value, minimum):
