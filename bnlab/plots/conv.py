@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .theme import (
-    DPI,
+    figure_dpi,
     FEATURE_COLORS,
     PALETTE,
     few_ticks,
@@ -192,7 +192,7 @@ def plot_channel_bn(before, after, channel=None, shown=4, value_range=None, bins
         from matplotlib.figure import Figure
 
         with style():
-            fig = Figure(figsize=(1.7 * shown + 4.6, 4.7), dpi=DPI, layout="constrained")
+            fig = Figure(figsize=(1.7 * shown + 4.6, 4.7), dpi=figure_dpi(), layout="constrained")
             FigureCanvasAgg(fig)
             axes = fig.subplot_mosaic([["before", "hist_before"], ["after", "hist_after"]],
                                       width_ratios=[1.7 * shown, 4.2])

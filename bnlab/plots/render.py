@@ -10,7 +10,7 @@ from collections import OrderedDict
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from .theme import style
+from .theme import emphasize, fit_titles, projector, style
 
 __all__ = ["render_png", "FastRenderer"]
 
@@ -26,7 +26,11 @@ def render_png(fig, freeze_layout=True):
     if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     buf = io.BytesIO()
+    emphasize(fig)
     with style():
+        if projector():
+            fig.canvas.draw()  # lay out, then shrink the titles the larger text made too wide
+            fit_titles(fig)
         fig.savefig(buf, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 1})
     if freeze_layout and _has_active_layout(fig):
         fig.set_layout_engine("none")
@@ -103,6 +107,9 @@ class FastRenderer:
             else:
                 canvas.restore_region(self._background)
             renderer = canvas.get_renderer()
+            if projector():
+                emphasize(self.dynamic)
+                fit_titles(self.fig, only=self.dynamic)  # a title whose text changed
             for artist in self.dynamic:
                 if artist.get_visible():
                     artist.draw(renderer)
@@ -110,7 +117,10 @@ class FastRenderer:
 
     def _redraw_all(self):
         canvas = self.fig.canvas
+        emphasize(self.fig)
         canvas.draw()  # lays out (first time) and draws all but the animated artists
+        if projector() and fit_titles(self.fig):
+            canvas.draw()
         if _has_active_layout(self.fig):
             # the draw above applied the layout; keep it fixed from now on
             self.fig.set_layout_engine("none")

@@ -18,6 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter
 
 __all__ = ["PALETTE", "FEATURE_COLORS", "STYLE", "DPI", "style", "new_figure", "figure_for", "finish_axes",
+           "PROJECTOR_COLORS", "PROJECTOR_STYLE", "PROJECTOR_DPI", "PROJECTOR_ENV",
+           "set_projector", "projector", "projector_from_env", "current_style", "figure_dpi", "emphasize",
+           "fit_titles",
            "padded_limits", "fit_limits", "CompactFormatter",
            "feature_scatter_offsets", "feature_axis", "few_ticks"]
 
@@ -61,10 +64,296 @@ STYLE = {
 DPI = 90
 
 
+# ---------------------------------------------------------------- projector mode
+
+#: The environment variable that switches projector mode on for a whole class setup
+#: (``BNLAB_PROJECTOR=1 jupyter lab``), without editing the notebooks.
+PROJECTOR_ENV = "BNLAB_PROJECTOR"
+
+#: Projector mode's colours: the same Okabe-Ito hues, the light ones darkened until each stands
+#: out from white by at least 3:1 (WCAG's contrast for graphics), as a washed-out projector needs.
+#: Still colour-blind safe: simulated deuteranopia, protanopia and tritanopia keep every pair of
+#: feature colours at least 12 CIELAB units apart (the normal palette: 16; tested).
+PROJECTOR_COLORS = {
+    "orange": "#C68900",
+    "vermillion": "#C05500",
+    "sky": "#1D97DC",
+    "yellow": "#9F950D",
+}
+
+#: Projector mode's style on top of :data:`STYLE`: about 30% larger text, thicker lines and axes.
+PROJECTOR_STYLE = {
+    "font.size": 17,
+    "axes.titlesize": 18,
+    "axes.labelsize": 17,
+    "xtick.labelsize": 15,
+    "ytick.labelsize": 15,
+    "legend.fontsize": 15,
+    "lines.linewidth": 3.4,
+    "lines.markersize": 10,
+    "axes.linewidth": 1.6,
+    "xtick.major.width": 1.6,
+    "ytick.major.width": 1.6,
+    "xtick.major.size": 6,
+    "ytick.major.size": 6,
+    "grid.alpha": 0.45,
+    "grid.linewidth": 1.0,
+}
+
+#: Projector mode's resolution: explorer images about 22% larger (the browser still shrinks an
+#: image to the width it has, so it never runs off a slide).
+PROJECTOR_DPI = 110
+
+#: How much projector mode thickens lines, enlarges markers and scatter dots drawn with explicit sizes.
+_EMPHASIS = {"linewidth": 1.5, "markersize": 1.35, "area": 1.8, "text": 1.2}
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def projector_from_env(environ=None):
+    """Projector mode as :data:`PROJECTOR_ENV` asks for it: True, False, or a ValueError naming the value."""
+    import os
+
+    value = (os.environ if environ is None else environ).get(PROJECTOR_ENV, "")
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{PROJECTOR_ENV}={value!r} is not understood: use 1 (projector mode) or 0 (normal)")
+
+
+def _initial_mode():
+    try:
+        return projector_from_env()
+    except ValueError:
+        return False  # setup_notebook() reports the bad value
+
+
+_MODE = {"projector": _initial_mode()}
+
+
+def set_projector(on=True):
+    """Switch projector mode on or off for the figures and explorers made from now on.
+
+    :func:`bnlab.setup_notebook` calls it; figures already made keep their look.
+    """
+    if not isinstance(on, (bool, np.bool_)):
+        raise TypeError(f"projector mode is True or False, got {on!r}")
+    _MODE["projector"] = bool(on)
+
+
+def projector():
+    """True when projector mode is on."""
+    return _MODE["projector"]
+
+
+def current_style():
+    """The rcParams bnlab's figures use now: :data:`STYLE`, plus :data:`PROJECTOR_STYLE` in projector mode."""
+    return {**STYLE, **PROJECTOR_STYLE} if projector() else dict(STYLE)
+
+
+def figure_dpi():
+    """Resolution of new figures: :data:`DPI`, or :data:`PROJECTOR_DPI` in projector mode."""
+    return PROJECTOR_DPI if projector() else DPI
+
+
+def _contrast_map():
+    from matplotlib.colors import to_rgb
+
+    return {to_rgb(PALETTE[name]): to_rgb(colour) for name, colour in PROJECTOR_COLORS.items()}
+
+
+def _strong(colour, table):
+    """``colour`` with a light palette hue swapped for its projector shade (alpha kept)."""
+    from matplotlib.colors import to_rgba
+
+    if colour is None or (isinstance(colour, str) and colour.lower() == "none"):
+        return colour
+    rgba = to_rgba(colour)
+    key = tuple(round(c, 4) for c in rgba[:3])
+    for source, target in table.items():
+        if all(abs(a - b) < 2e-3 for a, b in zip(key, source)):
+            return (*target, rgba[3])
+    return colour
+
+
+def _strong_array(colours, table):
+    colours = np.asarray(colours, dtype=float)
+    if colours.ndim != 2 or not len(colours):
+        return colours, False
+    out = np.array([_strong(tuple(row), table) for row in colours], dtype=float)
+    return out, not np.array_equal(out, colours)
+
+
+def _once(artist, key, current, factor):
+    """``current * factor``, unless ``current`` is already the value emphasis set (idempotent)."""
+    marks = artist.__dict__.setdefault("_bnlab_emphasis", {})
+    current = np.asarray(current, dtype=float)
+    if key in marks and marks[key].shape == current.shape and np.allclose(marks[key], current):
+        return None
+    new = current * factor
+    marks[key] = new
+    return new
+
+
+def _emphasize_artist(artist, table):
+    from matplotlib.collections import Collection, PathCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.text import Text
+
+    if isinstance(artist, Line2D):
+        width = _once(artist, "lw", artist.get_linewidth(), _EMPHASIS["linewidth"])
+        if width is not None:
+            artist.set_linewidth(float(width))
+        size = _once(artist, "ms", artist.get_markersize(), _EMPHASIS["markersize"])
+        if size is not None:
+            artist.set_markersize(float(size))
+        artist.set_color(_strong(artist.get_color(), table))
+        artist.set_markerfacecolor(_strong(artist.get_markerfacecolor(), table))
+        artist.set_markeredgecolor(_strong(artist.get_markeredgecolor(), table))
+    elif isinstance(artist, Collection):
+        widths = _once(artist, "lw", artist.get_linewidths(), _EMPHASIS["linewidth"])
+        if widths is not None:
+            artist.set_linewidths(widths)
+        if isinstance(artist, PathCollection):
+            sizes = _once(artist, "area", artist.get_sizes(), _EMPHASIS["area"])
+            if sizes is not None:
+                artist.set_sizes(sizes)
+        faces, changed = _strong_array(artist.get_facecolors(), table)
+        if changed:
+            artist.set_facecolors(faces)
+        edges, changed = _strong_array(artist.get_edgecolors(), table)
+        if changed:
+            artist.set_edgecolors(edges)
+    elif isinstance(artist, Patch):
+        artist.set_facecolor(_strong(artist.get_facecolor(), table))
+        artist.set_edgecolor(_strong(artist.get_edgecolor(), table))
+    elif isinstance(artist, Text):
+        artist.set_color(_strong(artist.get_color(), table))
+        marked = "size" in artist.__dict__.get("_bnlab_emphasis", {})
+        if marked or abs(artist.get_fontsize() - float(current_style()["font.size"])) > 0.01:
+            size = _once(artist, "size", artist.get_fontsize(), _EMPHASIS["text"])  # an explicit size
+            if size is not None:
+                artist.set_fontsize(float(size))
+
+
+def _emphasize_ticks(ax):
+    """Tick labels given an explicit size (``tick_params(labelsize=...)``) grow like the rest."""
+    for which, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+        size = getattr(axis, "_major_tick_kw", {}).get("labelsize")
+        if isinstance(size, (int, float)):
+            new = _once(axis, "labelsize", size, _EMPHASIS["text"])
+            if new is not None:
+                ax.tick_params(axis=which, labelsize=float(new))
+    styled = current_style()
+    for key, labels in (("xtick.labelsize", ax.get_xticklabels()), ("ytick.labelsize", ax.get_yticklabels())):
+        for label in labels:  # labels given a size of their own (set_xticklabels(..., fontsize=10))
+            marked = "size" in label.__dict__.get("_bnlab_emphasis", {})
+            if marked or abs(label.get_fontsize() - float(styled[key])) > 0.01:
+                size = _once(label, "size", label.get_fontsize(), _EMPHASIS["text"])
+                if size is not None:
+                    label.set_fontsize(float(size))
+
+
+def emphasize(target):
+    """Projector mode's finishing pass (does nothing in normal mode).
+
+    Thickens lines, enlarges markers, scatter dots, and text drawn at an
+    explicit size (once per artist: a
+    second pass, or a pass after a builder reset a width, scales from the
+    builder's value) and swaps light palette hues for their
+    :data:`PROJECTOR_COLORS` shades. ``target`` is a Figure (its axes'
+    data artists and legends, not ticks or spines) or a sequence of artists.
+    The renderers call it before drawing.
+    """
+    if not projector():
+        return target
+    table = _contrast_map()
+    if hasattr(target, "axes") and hasattr(target, "savefig"):
+        artists = []
+        for ax in target.axes:
+            _emphasize_ticks(ax)
+            artists.extend([*ax.lines, *ax.collections, *ax.patches, *ax.texts])
+            legend = ax.get_legend()
+            if legend is not None:
+                artists.extend(_legend_artists(legend))
+        for legend in target.legends:
+            artists.extend(_legend_artists(legend))
+    else:
+        artists = list(target)
+    for artist in artists:
+        _emphasize_artist(artist, table)
+    return target
+
+
+def fit_titles(fig, gap=24.0, smallest=0.6, only=None):
+    """Shrink any axes title wider than the room it has, or reaching above the figure (projector
+    mode's larger text; returns True when one changed).
+
+    A title's room runs from halfway to the nearest axes on its left to
+    halfway to the nearest axes on its right (less ``gap`` pixels), within
+    the figure. An overflowing title's font shrinks to fit, to
+    no less than ``smallest`` of its size. Call after a draw (it measures
+    the text); draw again when it returns True. With ``only`` (a collection
+    of artists), just those titles are checked.
+    """
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.get_position().transformed(fig.transFigure) for ax in fig.axes]
+    changed = False
+    for ax, box in zip(fig.axes, boxes):
+        titles = [t for t in (ax.title, ax._left_title, ax._right_title)
+                  if only is None or any(t is artist for artist in only)]
+        if not titles:
+            continue
+        low, high = gap / 4, float(fig.bbox.width) - gap / 4
+        for other in boxes:
+            if other is box or other.y1 < box.y0 or other.y0 > box.y1:
+                continue  # not in the same row
+            if other.x1 <= box.x0:
+                low = max(low, 0.5 * (other.x1 + box.x0) + gap / 2)
+            elif other.x0 >= box.x1:
+                high = min(high, 0.5 * (box.x1 + other.x0) - gap / 2)
+        for title in titles:
+            if not title.get_text() or not title.get_visible():
+                continue
+            extent = title.get_window_extent(renderer)
+            room = high - low
+            top = float(fig.bbox.height) - 2.0
+            if extent.y1 > top and extent.height > 0:  # above the figure: shrink from its baseline up
+                size = title.get_fontsize()
+                original = title.__dict__.setdefault("_bnlab_fontsize", size)
+                title.set_fontsize(max(size * (top - extent.y0) / extent.height, original * smallest))
+                extent = title.get_window_extent(renderer)
+                changed = True
+            if extent.x0 >= low - 0.5 and extent.x1 <= high + 0.5:
+                continue
+            if extent.width <= room:  # fits once moved: keep its size, centre it in the room
+                title.set_x((0.5 * (low + high) - box.x0) / box.width)
+                changed = True
+                continue
+            size = title.get_fontsize()
+            original = title.__dict__.setdefault("_bnlab_fontsize", size)
+            title.set_fontsize(max(size * room / extent.width * 0.98, original * smallest))
+            title.set_x((0.5 * (low + high) - box.x0) / box.width)
+            changed = True
+    return changed
+
+
+def _legend_artists(legend):
+    handles = getattr(legend, "legend_handles", None) or getattr(legend, "legendHandles", [])
+    return [h for h in handles if h is not None]
+
+
 @contextmanager
 def style():
-    """Context in which bnlab's style applies (used by every builder; nothing global changes)."""
-    with mpl.rc_context(STYLE):
+    """Context in which bnlab's style applies (used by every builder; nothing global changes).
+
+    In projector mode the style is :data:`STYLE` with :data:`PROJECTOR_STYLE` on top.
+    """
+    with mpl.rc_context(current_style()):
         yield
 
 
@@ -83,7 +372,7 @@ def new_figure(ncols=1, nrows=1, width=None, height=3.6, **subplot_kw):
     """
     width = 4.4 * ncols if width is None else width
     with style():
-        fig = Figure(figsize=(width, height * nrows), dpi=DPI, layout="constrained")
+        fig = Figure(figsize=(width, height * nrows), dpi=figure_dpi(), layout="constrained")
         FigureCanvasAgg(fig)
         axes = fig.subplots(nrows, ncols, squeeze=False, subplot_kw=subplot_kw or None)
     return fig, (axes[0, 0] if axes.size == 1 else np.squeeze(axes))

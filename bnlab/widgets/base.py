@@ -16,6 +16,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..plots import FastRenderer
+from ..plots.theme import projector
 
 __all__ = ["Explorer", "RunExplorer", "parse_batch", "format_batch"]
 
@@ -113,7 +114,8 @@ def format_batch(z, decimals=4):
 def message_html(text, kind):
     colour = {"error": "#D55E00", "info": "#0072B2"}[kind]
     icon = {"error": "⚠", "info": "ℹ"}[kind]
-    return (f'<div role="alert" style="color:{colour};font-size:1.05em;'
+    size = "1.35em" if projector() else "1.05em"
+    return (f'<div role="alert" style="color:{colour};font-size:{size};'
             f'border-left:4px solid {colour};padding:2px 8px">{icon} {html.escape(text)}</div>')
 
 
@@ -187,7 +189,8 @@ class Explorer:
         """The standard arrangement: title, controls, error line, figure, extra widgets."""
         parts = []
         if self.title:
-            parts.append(widgets.HTML(f"<h3 style='margin:4px 0'>{html.escape(self.title)}</h3>"))
+            size = ";font-size:1.6em" if projector() else ""
+            parts.append(widgets.HTML(f"<h3 style='margin:4px 0{size}'>{html.escape(self.title)}</h3>"))
         parts.extend([controls, self.message, self.image, *extra])
         return widgets.VBox(parts)
 
