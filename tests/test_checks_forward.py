@@ -189,3 +189,17 @@ def test_bias_absorbed_typical_mistakes(beta, words):
 def test_feedback_renders_as_html():
     html = checks.check_undo_bn(np.sqrt(VAR), MEAN)._repr_html_()
     assert "not yet" in html and "Hint" in html
+
+
+HUGE = 10**400  # a Python int too large for a float: NumPy raises OverflowError, not ValueError
+
+
+@pytest.mark.parametrize("feedback", [
+    lambda: checks.check_undo_bn(HUGE, HUGE),
+    lambda: checks.check_bias_absorbed(HUGE),
+    lambda: checks.check_normalize(lambda z, mean, var, eps: HUGE),
+    lambda: checks.check_stable_variance(lambda z: [HUGE] * 3),
+    lambda: checks.check_batch_stats(lambda z: (HUGE, HUGE)),
+], ids=["undo_bn", "bias_absorbed", "normalize", "stable_variance", "batch_stats"])
+def test_an_answer_too_large_for_a_float_is_feedback(feedback):
+    _fails_with(feedback())

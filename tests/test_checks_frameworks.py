@@ -192,6 +192,7 @@ def test_momentum_translation_right(right):
     (lambda m, s: None, ["should return a number"]),
     (lambda m, s: round(1 - m, 1), ["returned 0", "expected 0.01"]),
     (learner_bug, ["raised ZeroDivisionError"]),
+    (lambda m, s: 10**400, ["too large for a float"]),
 ])
 def test_momentum_translation_wrong(wrong, words):
     assert_fails(checks.check_momentum_translation(wrong), *words)

@@ -83,3 +83,10 @@ def test_effective_eps_claim_holds():
         zs = a * z + 3.0
         got = bnlab.normalize(zs, *bnlab.batch_stats(zs), eps=1e-3)
         np.testing.assert_allclose(got, np.sign(a) * bnlab.normalize(z, mean, var, eps=1e-3 / a**2))
+
+
+def test_an_answer_too_large_for_a_float_is_feedback():
+    huge = 10**400  # NumPy raises OverflowError, not ValueError, for it
+    assert_fails(checks.check_negative_scale_output(huge))
+    assert_fails(checks.check_gradient_scaling(lambda dW, a: huge))
+    assert_fails(checks.check_effective_eps(lambda eps, a: huge), "number")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import batchnorm_backward, batchnorm_forward
-from .feedback import Feedback, call_safely, close, compare_arrays, missing_return
+from .feedback import NOT_NUMBERS, Feedback, call_safely, close, compare_arrays, missing_return
 
 __all__ = ["check_dgamma_dbeta", "check_closed_form_dz", "check_blind_upstream_gradient"]
 
@@ -196,7 +196,7 @@ def check_blind_upstream_gradient(make_dy):
             return feedback
         try:
             dy = np.asarray(dy, dtype=np.float64)
-        except (TypeError, ValueError):
+        except NOT_NUMBERS:
             return feedback.fail(f"make_dy should return numbers, got {type(dy).__name__}", hint)
         if dy.shape != (n, d):
             return feedback.fail(f"make_dy returned shape {dy.shape}; dy must have z_hat's shape {(n, d)}", hint)

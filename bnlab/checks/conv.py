@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from ..core import batch_stats
-from .feedback import Feedback, call_safely, close, compare_arrays, missing_return
+from .feedback import NOT_NUMBERS, Feedback, call_safely, close, compare_arrays, missing_return
 
 __all__ = ["check_channel_stats", "check_values_per_statistic", "check_channels_last_axis",
            "VALUES_PER_STATISTIC_SHAPE"]
@@ -85,7 +85,7 @@ def check_channel_stats(channel_stats):
         c = shape[1]
         try:
             mean_shape = np.shape(np.asarray(mean, dtype=np.float64))
-        except (TypeError, ValueError):
+        except NOT_NUMBERS:
             return feedback.fail(f"mean should be numbers, got {type(mean).__name__}", _RIGHT_AXES_HINT)
         if mean_shape != (c,):
             wrong = _wrong_axis_by_shape(shape).get(mean_shape)

@@ -6,7 +6,15 @@ import numpy as np
 
 from ..core import group_norm
 from ..plots import FAMILY_METHODS, FAMILY_NAMES, sharing_mask
-from .feedback import Feedback, call_safely, close, compare_arrays, missing_return, read_choice
+from .feedback import (
+    NOT_NUMBERS,
+    Feedback,
+    call_safely,
+    close,
+    compare_arrays,
+    missing_return,
+    read_choice,
+)
 
 __all__ = ["check_group_norm", "check_shared_values", "check_batch_size_one", "BATCH_SIZE_ONE_CHOICES"]
 
@@ -110,7 +118,7 @@ def check_group_norm(group_norm_function):
         expected = group_norm(x, num_groups, eps=_EPS)
         try:
             got_array = np.asarray(got, dtype=np.float64)
-        except (TypeError, ValueError):
+        except NOT_NUMBERS:
             return feedback.fail(f"your group_norm should return an array, got {type(got).__name__}", hint)
         if got_array.shape != expected.shape:
             if got_array.size == expected.size:
@@ -171,7 +179,7 @@ def check_shared_values(mask, method="group", shape=(4, 6, 5), voxel=(1, 2, 0), 
         if got.dtype.kind not in "biuf" or not np.isin(got, (0, 1)).all():
             raise ValueError
         got = got.astype(bool)
-    except (TypeError, ValueError):
+    except NOT_NUMBERS:
         return feedback.fail("mask should hold True/False (or 1/0) values", hint)
     if got.shape != expected.shape:
         return feedback.fail(f"mask has shape {got.shape}, expected {expected.shape} (N, C, P)", hint)

@@ -14,7 +14,12 @@ import traceback
 
 import numpy as np
 
-__all__ = ["Feedback", "call_safely", "compare_arrays", "close", "missing_return", "read_choice"]
+__all__ = ["Feedback", "call_safely", "compare_arrays", "close", "missing_return", "read_choice",
+           "NOT_NUMBERS"]
+
+#: What NumPy raises when a learner's answer cannot be read as numbers (text, ``None``, a ragged
+#: list, an integer too large for a float): catch these to turn the answer into feedback.
+NOT_NUMBERS = (TypeError, ValueError, OverflowError)
 
 
 class Feedback:
@@ -98,7 +103,7 @@ def compare_arrays(feedback, name, got, expected, rtol=1e-5, atol=1e-6, hint="")
     """Compare a learner's array with the expected one; record shape and value findings."""
     try:
         got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
+    except NOT_NUMBERS:
         feedback.fail(f"{name} should be numbers, got {type(got).__name__}", hint)
         return False
     expected = np.asarray(expected, dtype=np.float64)
@@ -124,7 +129,7 @@ def close(got, expected, rtol=1e-5, atol=1e-6):
         with np.errstate(all="ignore"):
             got = np.asarray(got, dtype=np.float64)
             return got.shape == np.shape(expected) and bool(np.allclose(got, expected, rtol=rtol, atol=atol))
-    except (TypeError, ValueError):
+    except NOT_NUMBERS:
         return False
 
 

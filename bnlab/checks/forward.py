@@ -6,7 +6,7 @@ import numpy as np
 
 from ..core import affine, batch_stats, batchnorm_forward, normalize
 from ..data import SEED_SCALE, SEED_SHIFT, random_batch, seed_batch
-from .feedback import Feedback, call_safely, close, compare_arrays
+from .feedback import NOT_NUMBERS, Feedback, call_safely, close, compare_arrays
 
 __all__ = [
     "check_batch_stats", "check_stable_variance", "check_normalize",
@@ -129,7 +129,7 @@ def check_stable_variance(variance_fn):
             return feedback
         try:
             var = np.asarray(var, dtype=np.float64)
-        except (TypeError, ValueError):
+        except NOT_NUMBERS:
             return feedback.fail(f"for {what} your function returned {type(var).__name__}, not numbers",
                                  hint)
         if var.shape != reference.shape:
@@ -186,7 +186,7 @@ def check_normalize(normalize_fn):
     expected = normalize(z, mean, var, eps=eps)
     try:
         z_hat = np.asarray(z_hat, dtype=np.float64)
-    except (TypeError, ValueError):
+    except NOT_NUMBERS:
         return feedback.fail(f"your function returned {type(z_hat).__name__}, not numbers", hint)
     if z_hat.shape != z.shape:
         return feedback.fail(f"z_hat has shape {z_hat.shape}, expected {z.shape} (the shape of z)", hint)
@@ -248,7 +248,7 @@ def check_normalized_variance(predict_fn):
             return feedback
         try:
             got = float(np.asarray(got, dtype=np.float64))
-        except (TypeError, ValueError):
+        except NOT_NUMBERS:
             return feedback.fail(f"for {what} your function returned {type(got).__name__}, "
                                  "not one number", hint)
         expected = var / (var + eps)
@@ -304,7 +304,7 @@ def check_undo_bn(gamma, beta):
     for name, value in (("gamma", gamma), ("beta", beta)):
         try:
             array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
+        except NOT_NUMBERS:
             return feedback.fail(f"{name} should be numbers, got {type(value).__name__}", hint)
         if array.shape != (3,):
             return feedback.fail(f"{name} has shape {array.shape}, expected (3,): one per feature", hint)
@@ -375,7 +375,7 @@ def check_bias_absorbed(beta_without_bias):
     b = BIAS_EXERCISE
     try:
         got = np.asarray(beta_without_bias, dtype=np.float64)
-    except (TypeError, ValueError):
+    except NOT_NUMBERS:
         return feedback.fail(f"beta should be numbers, got {type(beta_without_bias).__name__}", hint)
     if got.shape != (3,):
         return feedback.fail(f"beta has shape {got.shape}, expected (3,): one per feature", hint)

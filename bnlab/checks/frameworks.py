@@ -9,7 +9,7 @@ import numpy as np
 
 from ..conventions import translate
 from ..layers import BatchNorm, Dense, ReLU, Sequential
-from .feedback import Feedback, call_safely, close, missing_return
+from .feedback import NOT_NUMBERS, Feedback, call_safely, close, missing_return
 
 __all__ = ["check_evaluation_loop", "check_training_batches", "check_frozen_bn", "FROZEN_BN_CHOICES",
            "check_momentum_translation"]
@@ -118,7 +118,7 @@ def _batches_of(got):
     for part in got:
         try:
             part = np.asarray(part, dtype=np.float64)
-        except (TypeError, ValueError):
+        except NOT_NUMBERS:
             return None
         if part.ndim != 2:
             return None
@@ -316,6 +316,11 @@ def check_momentum_translation(translate_momentum):
         if got is None or isinstance(got, bool) or not isinstance(got, numbers.Real):
             return feedback.fail(f"translate_momentum({momentum:g}, {source!r}) should return a number, got "
                                  f"{got!r}", hint)
+        try:
+            got = float(got)
+        except NOT_NUMBERS:  # an integer too large for a float
+            return feedback.fail(f"translate_momentum({momentum:g}, {source!r}) returned a number too large "
+                                 "for a float: a momentum lies between 0 and 1", hint)
         if abs(got - expected) <= 1e-9:
             continue
         if abs(got - momentum) <= 1e-9:

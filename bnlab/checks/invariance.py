@@ -6,7 +6,7 @@ import numpy as np
 
 from ..core import batchnorm_forward
 from ..data import seed_batch
-from .feedback import Feedback, call_safely, close, compare_arrays
+from .feedback import NOT_NUMBERS, Feedback, call_safely, close, compare_arrays
 
 __all__ = ["check_negative_scale_output", "check_gradient_scaling", "check_effective_eps"]
 
@@ -127,7 +127,7 @@ def check_effective_eps(effective_eps):
         expected = eps / a**2
         try:
             value = float(got)
-        except (TypeError, ValueError):
+        except NOT_NUMBERS:
             return feedback.fail(f"effective_eps should return a number, got {type(got).__name__}", hint)
         if np.isclose(value, expected, rtol=1e-9, atol=0):
             continue

@@ -7,7 +7,7 @@ import numpy as np
 from ..conventions import CONVENTIONS, get_convention
 from ..core import affine, batch_stats, normalize, update_running_stats
 from ..running import convert_momentum
-from .feedback import Feedback, call_safely, close, compare_arrays
+from .feedback import NOT_NUMBERS, Feedback, call_safely, close, compare_arrays
 
 __all__ = ["check_running_update", "check_keras_to_pytorch", "check_eval_forward"]
 
@@ -145,7 +145,7 @@ def check_keras_to_pytorch(keras_to_pytorch):
         expected = convert_momentum(keras_momentum, "keras", "pytorch")
         try:
             value = float(got)
-        except (TypeError, ValueError):
+        except NOT_NUMBERS:
             return feedback.fail(f"keras_to_pytorch should return a number, got {type(got).__name__}", hint)
         if np.isclose(value, expected, rtol=0, atol=1e-12):
             continue

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .feedback import Feedback, call_safely, compare_arrays, missing_return, read_choice
+from .feedback import (
+    NOT_NUMBERS,
+    Feedback,
+    call_safely,
+    compare_arrays,
+    missing_return,
+    read_choice,
+)
 
 __all__ = [
     "check_bn_placement", "check_percentiles", "check_noisy_bn_conclusion", "NOISY_BN_CHOICES",
@@ -156,7 +163,7 @@ def check_percentiles(percentiles):
     ]
     try:
         got_array = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
+    except NOT_NUMBERS:
         return feedback.fail(f"percentiles should return three numbers, got {type(got).__name__}", hint)
     if got_array.shape == (3,) and np.allclose(got_array, expected, rtol=0, atol=tolerance):
         return feedback.ok("the 15th, 50th and 85th percentiles of the unit's column are right")
