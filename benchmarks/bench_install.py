@@ -1,6 +1,7 @@
 """Size and time of a fresh learner install, with and without Voila (run by hand; needs PyPI).
 
     python benchmarks/bench_install.py [--json benchmarks/results/install.json] [--only base]
+    python benchmarks/bench_install.py --update-doc     # the doc's install table, from the committed JSON
 
 For each variant, a new virtual environment is made in a temporary folder
 outside the repository and ``pip install --no-cache-dir -r <requirements>``
@@ -29,14 +30,19 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from docblocks import replace_blocks
+
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements.txt"
+RESULTS = ROOT / "benchmarks" / "results" / "install.json"
+DOC = ROOT / "docs" / "teaching_at_scale.md"
 VARIANTS = ("base", "voila")
 _VOILA = re.compile(r"^\s*voila\b", re.IGNORECASE)
 
@@ -96,13 +102,13 @@ def measure(variant, python=sys.executable, requirements=REQUIREMENTS, keep=Fals
         subprocess.run([python, "-m", "venv", str(venv)], check=True, env=env)
         vpy = venv / "bin" / "python"
         pip_version = subprocess.run([vpy, "-m", "pip", "--version"], capture_output=True, text=True,
-                                     env=env).stdout.split()[1]
+                                     env=env, check=True).stdout.split()[1]
         req = work / "requirements.txt"
         req.write_text("\n".join(variant_lines(variant, requirements)) + "\n")
         log(f"[{variant}] pip {pip_version}: installing {req.read_text().split()!r} ...")
         start = time.perf_counter()
         proc = subprocess.run([vpy, "-m", "pip", "install", "--no-cache-dir", "-r", str(req)],
-                              cwd=ROOT, env=env, capture_output=True, text=True)
+                              cwd=ROOT, env=env, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - start
         if proc.returncode:
             raise RuntimeError(f"pip install failed ({variant}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -129,10 +135,12 @@ def measure(variant, python=sys.executable, requirements=REQUIREMENTS, keep=Fals
 
 def markdown(results):
     """The results as a Markdown table (and the difference when both variants are there)."""
-    lines = ["| install | pip install (wall) | venv size (du) | distributions |", "|---|---:|---:|---:|"]
+    lines = ["| install | pip install (wall), median of runs | venv size (du) | distributions |", "|---|---:|---:|---:|"]
     for r in results:
         name = "requirements.txt" if r["variant"] == "base" else "requirements.txt + voila"
-        lines.append(f"| {name} | {r['install_seconds']:.0f} s | {r['venv_mib']:.0f} MiB | {r['distributions']} |")
+        runs = r.get("install_seconds_runs", [r["install_seconds"]])
+        spread = f" ({', '.join(f'{t:.0f}' for t in runs)})" if len(runs) > 1 else ""
+        lines.append(f"| {name} | {r['install_seconds']:.0f} s{spread} | {r['venv_mib']:.0f} MiB | {r['distributions']} |")
     by = {r["variant"]: r for r in results}
     if set(by) == set(VARIANTS):
         extra = sorted(set(by["voila"]["versions"]) - set(by["base"]["versions"]))
@@ -145,18 +153,41 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def doc_blocks(info):
+    """``{name: markdown}`` for ``docs/teaching_at_scale.md``, from the JSON this script writes."""
+    return {"install": markdown(info["results"])}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=VARIANTS, help="one variant only")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--python", default=sys.executable, help="the interpreter the venv is made from")
     parser.add_argument("--keep", action="store_true", help="keep the temporary venvs (their paths are printed)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="installs per variant, alternating the variants (the median time is reported)")
+    parser.add_argument("--update-doc", action="store_true",
+                        help=f"rewrite the install table of {DOC.relative_to(ROOT)} from --json (default "
+                             f"{RESULTS.relative_to(ROOT)}) without measuring")
     args = parser.parse_args(argv)
+    if args.update_doc:
+        missing = replace_blocks(DOC, doc_blocks(json.loads((args.json or RESULTS).read_text())))
+        print(f"updated {DOC}" + (f"; no place for: {missing}" if missing else ""))
+        return 0
+    variants = [args.only] if args.only else list(VARIANTS)
+    runs = {v: [] for v in variants}
+    for repeat in range(args.repeat):
+        for variant in variants if repeat % 2 == 0 else variants[::-1]:
+            r = measure(variant, python=args.python, keep=args.keep)
+            print(f"[{variant}] {r['install_seconds']:.0f} s, {r['venv_mib']:.0f} MiB, {r['distributions']} "
+                  f"distributions; largest: {', '.join(f'{n} {m:.0f}' for n, m in r['largest'][:6])}", flush=True)
+            runs[variant].append(r)
     results = []
-    for variant in [args.only] if args.only else VARIANTS:
-        r = measure(variant, python=args.python, keep=args.keep)
-        print(f"[{variant}] {r['install_seconds']:.0f} s, {r['venv_mib']:.0f} MiB, {r['distributions']} distributions;"
-              f" largest: {', '.join(f'{n} {m:.0f}' for n, m in r['largest'][:6])}", flush=True)
+    for variant in variants:
+        r = dict(runs[variant][-1])
+        times = [run["install_seconds"] for run in runs[variant]]
+        r["install_seconds"] = round(statistics.median(times), 1)
+        r["install_seconds_runs"] = times
         results.append(r)
     print()
     print(markdown(results))

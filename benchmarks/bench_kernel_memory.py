@@ -20,7 +20,8 @@ Baselines, each in a fresh kernel: an idle kernel, after ``import bnlab``, and
 after the first cell every notebook shares (``import bnlab``, ``checks``,
 ``plots``, ``widgets``, ``setup_notebook()``).
 
-Servers (skipped with ``--no-servers``; Voila only if it is installed):
+Servers (skipped with ``--no-servers``; Voila only if it is installed), and
+the CPU of a slider move of every explorer (:func:`measure_sliders`):
 
 - a JupyterLab server (isolated, as in the browser test) idle, then with 1, 2,
   3 ... kernels, each running a whole notebook through the server's websocket
@@ -45,8 +46,6 @@ import json
 import math
 import os
 import platform
-import re
-import secrets
 import shutil
 import signal
 import socket
@@ -62,6 +61,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+from docblocks import replace_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -335,7 +336,7 @@ class VoilaServer:
     def __enter__(self):
         cmd = [sys.executable, "-m", "voila", str(self.notebook), "--no-browser", f"--port={self.port}",
                "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", *self.extra_args]
-        self._log = open(self.work / "voila.log", "wb")  # noqa: SIM115 - open for the server's lifetime
+        self._log = open(self.work / "voila.log", "wb")
         self.process = subprocess.Popen(cmd, cwd=self.work, env=_isolated_env(self.work), stdout=self._log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 90
@@ -427,6 +428,50 @@ def measure_voila(notebook=VOILA_NOTEBOOK, pool=VOILA_POOL):
             "preheated": {"pool_size": pool, "before": before, "page_seconds": _r(seconds, 2), "after_one_page": after}}
 
 
+# ---------------------------------------------------------------- slider moves
+
+
+def measure_sliders(moves=6):
+    """CPU milliseconds per slider move of every explorer (in this process, as the kernel would spend them).
+
+    Uses ``benchmarks/bench_widgets.py``'s explorers, sliders and its ``steps``
+    pattern (1-5 steps around the initial value: arrow keys, drags); one
+    untimed warm-up move per slider. ``time.process_time`` counts CPU, not
+    wall time, so the machine's load matters little. Not counted: sending the
+    new PNG to the browser (a few kB over the websocket). Explorers driven by a
+    Run button (:class:`bnlab.widgets.RunExplorer`) are left out: their
+    sliders compute nothing until Run, whose cost is a training run (the
+    notebooks' heaviest cells).
+    """
+    import bench_widgets as bw_bench
+
+    from bnlab.widgets import RunExplorer
+
+    rows = []
+    for cls in bw_bench.explorer_classes():
+        if issubclass(cls, RunExplorer):  # its sliders only set up a run; the Run button does the work
+            continue
+        explorer = cls()
+        per_move = []
+        for _name, slider in bw_bench.find_sliders(explorer):
+            positions = bw_bench.Positions(slider)
+            initial = positions.get()
+            try:
+                for i, pos in enumerate(bw_bench.plan(positions, "steps", moves)):
+                    start = time.process_time()
+                    positions.set(pos)
+                    if i > 0:
+                        per_move.append((time.process_time() - start) * 1000.0)
+            finally:
+                positions.restore(initial)
+        if per_move:
+            rows.append({"explorer": cls.__name__, "moves": len(per_move),
+                         "median_ms": _r(statistics.median(per_move)), "max_ms": _r(max(per_move))})
+    every = [r["median_ms"] for r in rows]
+    return {"moves_per_slider": moves, "explorers": rows, "median_of_medians_ms": _r(statistics.median(every)),
+            "max_median_ms": _r(max(every))}
+
+
 # ---------------------------------------------------------------- the whole run
 
 
@@ -459,6 +504,8 @@ def measure_all(paths, servers=True, log=print):
             f"CPU {row['cpu_s']:5.2f} s (heaviest cell {row['heaviest_cell']['cpu_s']:.2f} s), wall {row['wall_s']:.1f} s")
         results["notebooks"].append(row)
     if servers:
+        results["sliders"] = measure_sliders()
+        log(f"slider moves: {results['sliders']}")
         results["lab"] = measure_lab()
         log(f"JupyterLab server: {results['lab']}")
         if voila_available():
@@ -483,6 +530,8 @@ NODES = ((4, 16), (8, 32))
 #: next 4, 10 % of the next 8, 6 % of the next 112) plus its 100 MiB eviction threshold, plus 512 MiB for the
 #: per-node pods (kube-proxy, logging, Z2JH's image puller and placeholders)
 SYSTEM_PODS_MIB = 512
+#: what the operating system keeps on a plain machine running a Voila server
+VOILA_SYSTEM_MIB = 1024
 
 
 def node_allocatable_mib(gib):
@@ -536,7 +585,13 @@ def z2jh_settings(f):
 
 
 def table_notebooks(results):
-    lines = ["| notebook | code cells | RSS after the run | peak RSS | kernel CPU | heaviest cell (CPU) | wall |",
+    m, v = results["machine"], results["versions"]
+    lines = [f"Measured {results['date']}: Python {m['python']}, "
+             + ", ".join(f"{k} {v[k]}" for k in ("numpy", "matplotlib", "ipywidgets", "ipykernel", "jupyterlab"))
+             + f"; {m['cpus']} cores, load average {m['load_average'][0]:.1f} at the start and "
+             f"{m['load_average_after'][0]:.1f} at the end. Heaviest cell: its index in the notebook (from 0).",
+             "",
+             "| notebook | code cells | RSS after the run | peak RSS | kernel CPU | heaviest cell (CPU) | wall |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results["baselines"]:
         lines.append(f"| *{r['name']}* | {r['code_cells']} | {r['rss_end_mib']:.0f} MiB | {r['rss_peak_mib']:.0f} MiB "
@@ -570,6 +625,10 @@ def table_servers(results):
     return "\n".join(lines)
 
 
+def _plural(n, word):
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def plan_lines(results):
     """The arithmetic of the doc's plan, every number from ``results``."""
     f = figures(results)
@@ -580,34 +639,47 @@ def plan_lines(results):
         f"per open notebook ({km:.0f} MiB on average after a run, {kp:.0f} MiB at most at the peak, "
         f"{f['kernel_peak_max_name'].removesuffix('.ipynb')}):")
     for n in (1, 2, 3, 5):
-        add(f"  - {n} notebook(s) open: {L:.0f} + {n} × {km:.0f} = **{student_mib(f, n):.0f} MiB** typical, "
-            f"{L:.0f} + {n} × {kp:.0f} = {student_mib(f, n, worst=True):.0f} MiB if all peak at once.")
+        add(f"  - {_plural(n, 'notebook')} open: {L:.0f} + {n} × {km:.0f} = **{student_mib(f, n):.0f} MiB** typical, "
+            f"{L:.0f} + {n} × {kp:.0f} = {student_mib(f, n, worst=True):.0f} MiB if every kernel is at the worst peak.")
     fit_g = int((BINDER_GUARANTEE_MIB - L) // kp)
     fit_l = int((BINDER_LIMIT_MIB - L) // kp)
     add(f"- **mybinder.org** (1 GB = {BINDER_GUARANTEE_MIB:.0f} MiB guaranteed, 2 GB = {BINDER_LIMIT_MIB:.0f} MiB at most): "
-        f"({BINDER_GUARANTEE_MIB:.0f} − {L:.0f}) / {kp:.0f} = **{fit_g} notebooks** open at their peak within the "
+        f"({BINDER_GUARANTEE_MIB:.0f} − {L:.0f}) / {kp:.0f} = **{fit_g} notebooks** open at the worst peak within the "
         f"guarantee, ({BINDER_LIMIT_MIB:.0f} − {L:.0f}) / {kp:.0f} = {fit_l} within the limit. "
         f"Memory is not what limits a class on Binder; the {BINDER_USERS_PER_REPO} users per repository are: "
         f"{CLASS} students = {math.ceil(CLASS / BINDER_USERS_PER_REPO)} groups of at most {BINDER_USERS_PER_REPO}.")
     guarantee, limit = z2jh_settings(f)
     add(f"- **Zero to JupyterHub**: `singleuser.memory.guarantee` = server + 2 typical kernels = {L:.0f} + 2 × {km:.0f} "
         f"→ **{guarantee}M**; `singleuser.memory.limit` = server + 3 kernels at the worst peak = {L:.0f} + 3 × {kp:.0f} "
-        f"→ **{limit}M** (rounded up to 64 MiB).")
+        f"→ **{limit}M** (rounded up to 64 MiB; KubeSpawner's M is MiB).")
+    burst = CLASS * f["heavy_cell_s"]
+    first_cluster = None
     for vcpu, gib in NODES:
         alloc = node_allocatable_mib(gib)
         per_node = int(alloc // guarantee)
         nodes = math.ceil(CLASS / per_node)
         total_vcpu = nodes * vcpu
-        burst = CLASS * f["heavy_cell_s"]
+        first_cluster = first_cluster or total_vcpu
         add(f"  - {vcpu} vCPU / {gib} GiB node: {alloc:.0f} MiB allocatable (after Kubernetes' reservation and "
             f"{SYSTEM_PODS_MIB} MiB of system pods) / {guarantee} = **{per_node} students per node**; "
-            f"{CLASS} students → **{nodes} nodes** ({total_vcpu} vCPU, {per_node / vcpu:.1f} students per vCPU). "
+            f"{CLASS} students → **{nodes} nodes** ({total_vcpu} vCPU, {CLASS / total_vcpu:.1f} students per vCPU, "
+            f"so `singleuser.cpu.guarantee` ≈ {vcpu / per_node:.2f}). "
             f"All {CLASS} pressing Run on the heaviest cell ({f['heavy_cell_s']:.1f} CPU s, "
             f"{f['heavy_cell_name'].removesuffix('.ipynb')}) at once: {CLASS} × {f['heavy_cell_s']:.1f} = {burst:.0f} CPU s "
             f"/ {total_vcpu} vCPU = **{max(f['heavy_cell_s'], burst / total_vcpu):.0f} s** before the last one "
             f"finishes (alone: {f['heavy_cell_s']:.1f} s); a whole notebook top to bottom (at most {f['cpu_max']:.1f} CPU s, "
             f"{f['cpu_max_name'].removesuffix('.ipynb')}): {CLASS} × {f['cpu_max']:.1f} / {total_vcpu} = "
             f"{CLASS * f['cpu_max'] / total_vcpu:.0f} s.")
+    add(f"  - For the heaviest cell to finish within 30 s when all {CLASS} press Run together: {CLASS} × "
+        f"{f['heavy_cell_s']:.1f} / 30 = **{math.ceil(burst / 30)} vCPU**; within 15 s: {math.ceil(burst / 15)} vCPU. "
+        f"CPU, not memory, sizes the cluster for that moment (starts spread over a minute need far less).")
+    sliders = results.get("sliders")
+    if sliders:
+        ms, worst = sliders["median_of_medians_ms"], sliders["max_median_ms"]
+        add(f"- **A slider move** costs {ms:.0f} ms of kernel CPU (median over the explorers; the slowest explorer's median "
+            f"{worst:.0f} ms): {CLASS} students moving a slider in the same second = {CLASS} × {worst:.0f} ms = "
+            f"{CLASS * worst / 1000:.1f} CPU s, / {first_cluster} vCPU = {CLASS * worst / 1000 / first_cluster:.2f} s. "
+            f"The explorers are not what loads a server; the training runs are.")
     v = results.get("voila")
     if v:
         cold = v["cold"]
@@ -615,34 +687,56 @@ def plan_lines(results):
         pre = v["preheated"]["before"]
         per_pool = pre["kernels_rss_mib"] / max(1, pre["kernels"])
         base = cold[0]["server_rss_mib"]
+        machine = 16 * 1024 - VOILA_SYSTEM_MIB
         add(f"- **A Voila demo server** ({v['notebook'].removesuffix('.ipynb')}): {base:.0f} MiB idle, then "
             f"**{page:.0f} MiB per open page** (its kernel plus the server's share: ({cold[-1]['server_rss_mib']:.0f} + "
             f"{cold[-1]['kernels_rss_mib']:.0f} − {base:.0f}) / {cold[-1]['pages']}); each preheated kernel waits with "
-            f"{per_pool:.0f} MiB. A page comes from the pool in {v['preheated']['page_seconds']:.1f} s instead of "
-            f"{cold[1]['seconds']:.1f} s. {CLASS} students on one Voila server: {base:.0f} + {CLASS} × {page:.0f} = "
-            f"{(base + CLASS * page) / 1024:.1f} GiB; a 16 GiB machine holds ({node_allocatable_mib(16) + SYSTEM_PODS_MIB:.0f}"
-            f" − {base:.0f}) / {page:.0f} = {int((node_allocatable_mib(16) + SYSTEM_PODS_MIB - base) // page)} pages.")
+            f"{per_pool:.0f} MiB, so `--pool_size=N` costs N × {per_pool:.0f} MiB before anyone comes. A page comes from "
+            f"the pool in {v['preheated']['page_seconds']:.2f} s instead of {cold[1]['seconds']:.1f} s cold. "
+            f"{CLASS} students on one Voila server: {base:.0f} + {CLASS} × {page:.0f} = "
+            f"{(base + CLASS * page) / 1024:.1f} GiB; a 16 GiB machine (keeping {VOILA_SYSTEM_MIB} MiB for the system) holds "
+            f"({machine} − {base:.0f}) / {page:.0f} = **{int((machine - base) // page)} pages** at once.")
     return "\n".join(out)
+
+
+def z2jh_config(results):
+    """The Zero to JupyterHub ``config.yaml`` lines the plan leads to."""
+    f = figures(results)
+    guarantee, limit = z2jh_settings(f)
+    per_vcpu = min(vcpu / int(node_allocatable_mib(gib) // guarantee) for vcpu, gib in NODES)
+    cpu_guarantee = max(0.05, math.floor(per_vcpu / 0.05) * 0.05)
+    return "\n".join([
+        "```yaml",
+        "singleuser:",
+        "  image:",
+        "    name: <registry>/bnlab        # built from binder/ with repo2docker",
+        "    tag: <tag>",
+        "  defaultUrl: /lab/tree/notebooks/00_index.ipynb",
+        "  memory:",
+        f"    guarantee: {guarantee}M          # the server + 2 kernels, typical",
+        f"    limit: {limit}M              # the server + 3 kernels at the worst peak",
+        "  cpu:",
+        f"    guarantee: {cpu_guarantee:.2f}          # the nodes' vCPUs shared by the students they hold",
+        "    limit: 1                     # a kernel computes on one core",
+        "  extraEnv:",
+        '    OMP_NUM_THREADS: "1"         # as measured; BLAS threads do not help these small matrices',
+        "  extraFiles:",
+        "    kernel-culling:",
+        "      mountPath: /etc/jupyter/jupyter_server_config.json",
+        "      data:",
+        "        MappingKernelManager:",
+        "          cull_idle_timeout: 1800  # end kernels idle for 30 minutes (closed tabs)",
+        "          cull_interval: 300",
+        "```",
+    ])
 
 
 def doc_blocks(results):
     """``{name: markdown}``: the blocks ``docs/teaching_at_scale.md`` shows between ``<!-- begin NAME -->`` markers."""
-    return {"kernel-memory": table_notebooks(results), "servers": table_servers(results), "plan": plan_lines(results)}
+    return {"kernel-memory": table_notebooks(results), "servers": table_servers(results), "plan": plan_lines(results),
+            "z2jh-config": z2jh_config(results)}
 
 
-BLOCK = re.compile(r"(<!-- begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- end (?P=name) -->)", re.S)
-
-
-def read_doc_blocks(text):
-    return {m.group("name"): m.group("body") for m in BLOCK.finditer(text)}
-
-
-def update_doc(results, doc=DOC):
-    blocks = doc_blocks(results)
-    text = Path(doc).read_text()
-    new = BLOCK.sub(lambda m: m.group(1) + blocks.get(m.group("name"), m.group("body")) + m.group(4), text)
-    Path(doc).write_text(new)
-    return sorted(set(blocks) - set(read_doc_blocks(text)))
 
 
 def main(argv=None):
@@ -655,7 +749,7 @@ def main(argv=None):
                              f"{RESULTS.relative_to(ROOT)}) without measuring")
     args = parser.parse_args(argv)
     if args.update_doc:
-        missing = update_doc(json.loads((args.json or RESULTS).read_text()))
+        missing = replace_blocks(DOC, doc_blocks(json.loads((args.json or RESULTS).read_text())))
         print(f"updated {DOC}" + (f"; no place for: {missing}" if missing else ""))
         return 0
     paths = args.paths or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
