@@ -607,20 +607,21 @@ def table_notebooks(results):
 def table_servers(results):
     lines = ["| server | what runs | server RSS | kernels' RSS | total |", "|---|---|---:|---:|---:|"]
     for r in results["lab"]["rows"]:
-        what = "idle, lab page loaded" if not r["kernels"] else f"{r['kernels']} kernel(s), last: {r['notebook']}"
+        what = ("idle, lab page loaded" if not r["kernels"]
+                else f"{_plural(r['kernels'], 'kernel')}, the last running {r['notebook']}")
         lines.append(f"| JupyterLab | {what} | {r['server_rss_mib']:.0f} MiB | {r['kernels_rss_mib']:.0f} MiB "
                      f"| {r['server_rss_mib'] + r['kernels_rss_mib']:.0f} MiB |")
     v = results.get("voila")
     if v:
         for r in v["cold"]:
-            what = "idle" if not r["pages"] else f"{r['pages']} page load(s) of {v['notebook']} ({r['seconds']:.1f} s)"
+            what = "idle" if not r["pages"] else f"{_plural(r['pages'], 'page')} of {v['notebook']} (the last: {r['seconds']:.1f} s)"
             lines.append(f"| Voila {v['voila']} | {what} | {r['server_rss_mib']:.0f} MiB | {r['kernels_rss_mib']:.0f} MiB "
-                         f"({r['kernels']} kernels) | {r['server_rss_mib'] + r['kernels_rss_mib']:.0f} MiB |")
+                         f"({_plural(r['kernels'], 'kernel')}) | {r['server_rss_mib'] + r['kernels_rss_mib']:.0f} MiB |")
         p = v["preheated"]
         for label, r in ((f"pool of {p['pool_size']} preheated, no page yet", p["before"]),
                          (f"one page from the pool ({p['page_seconds']:.2f} s), pool refilled", p["after_one_page"])):
             lines.append(f"| Voila, `--preheat_kernel=True --pool_size={p['pool_size']}` | {label} "
-                         f"| {r['server_rss_mib']:.0f} MiB | {r['kernels_rss_mib']:.0f} MiB ({r['kernels']} kernels) "
+                         f"| {r['server_rss_mib']:.0f} MiB | {r['kernels_rss_mib']:.0f} MiB ({_plural(r['kernels'], 'kernel')}) "
                          f"| {r['server_rss_mib'] + r['kernels_rss_mib']:.0f} MiB |")
     return "\n".join(lines)
 

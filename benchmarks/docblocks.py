@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-BLOCK = re.compile(r"(<!-- begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- end (?P=name) -->)", re.DOTALL)
+BLOCK = re.compile(r"<!-- begin (?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- end (?P=name) -->", re.DOTALL)
 
 
 def read_blocks(text):
@@ -21,6 +21,11 @@ def read_blocks(text):
 def replace_blocks(path, blocks):
     """Rewrite the blocks of the file at ``path`` named in ``blocks``; the names it has no place for."""
     text = Path(path).read_text()
-    new = BLOCK.sub(lambda m: m.group(1) + blocks.get(m.group("name"), m.group("body")) + m.group(4), text)
+
+    def fill(m):
+        name = m.group("name")
+        return f"<!-- begin {name} -->\n{blocks.get(name, m.group('body'))}\n<!-- end {name} -->"
+
+    new = BLOCK.sub(fill, text)
     Path(path).write_text(new)
     return sorted(set(blocks) - set(read_blocks(text)))
