@@ -15,7 +15,9 @@ requirements.txt`` costs. Variants:
   has one, else plain ``voila``).
 
 Reported per variant: wall time of the ``pip install`` (network included, so it
-depends on the connection and on the machine's load), the venv's size on disk
+depends on the connection and on the machine's load), the CPU seconds pip and
+its children used (unpacking, byte-compiling: much less sensitive to the
+load than wall time), the venv's size on disk
 (``du -sk``, as ``du -sh`` counts), the number of installed distributions and
 the largest entries of ``site-packages``. ``-e .`` is installed from this
 repository (editable, so bnlab itself adds almost nothing). The temporary
@@ -29,6 +31,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -77,6 +80,12 @@ def clean_pip_env():
     return env
 
 
+def _children_cpu():
+    """User + system CPU seconds of the finished child processes (pip and what it ran)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def du_kib(path):
     """Disk usage of ``path`` in KiB, as ``du -sk`` counts it."""
     out = subprocess.run(["du", "-sk", str(path)], capture_output=True, text=True, check=True).stdout
@@ -106,10 +115,10 @@ def measure(variant, python=sys.executable, requirements=REQUIREMENTS, keep=Fals
         req = work / "requirements.txt"
         req.write_text("\n".join(variant_lines(variant, requirements)) + "\n")
         log(f"[{variant}] pip {pip_version}: installing {req.read_text().split()!r} ...")
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _children_cpu()
         proc = subprocess.run([vpy, "-m", "pip", "install", "--no-cache-dir", "-r", str(req)],
                               cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_start
         if proc.returncode:
             raise RuntimeError(f"pip install failed ({variant}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         dists = json.loads(subprocess.run([vpy, "-m", "pip", "list", "--format=json"], capture_output=True,
@@ -120,6 +129,7 @@ def measure(variant, python=sys.executable, requirements=REQUIREMENTS, keep=Fals
             "requirements": variant_lines(variant, requirements),
             "pip": pip_version,
             "install_seconds": round(seconds, 1),
+            "install_cpu_seconds": round(cpu, 1),
             "venv_mib": round(du_kib(venv) / 1024, 1),
             "distributions": len(dists),
             "versions": {d["name"].lower(): d["version"] for d in dists},
@@ -135,21 +145,30 @@ def measure(variant, python=sys.executable, requirements=REQUIREMENTS, keep=Fals
 
 def markdown(results):
     """The results as a Markdown table (and the difference when both variants are there)."""
-    lines = ["| install | pip install (wall), median of runs | venv size (du) | distributions |", "|---|---:|---:|---:|"]
+    lines = ["| install | pip install (wall), median of runs | pip's CPU (user + sys) | venv size (du) | distributions |",
+             "|---|---:|---:|---:|---:|"]
     for r in results:
         name = "requirements.txt" if r["variant"] == "base" else "requirements.txt + voila"
         runs = r.get("install_seconds_runs", [r["install_seconds"]])
         spread = f" ({', '.join(f'{t:.0f}' for t in runs)})" if len(runs) > 1 else ""
-        lines.append(f"| {name} | {r['install_seconds']:.0f} s{spread} | {r['venv_mib']:.0f} MiB | {r['distributions']} |")
+        cpus = r.get("install_cpu_seconds_runs", [r.get("install_cpu_seconds", float("nan"))])
+        cpu_spread = f" ({', '.join(f'{t:.0f}' for t in cpus)})" if len(cpus) > 1 else ""
+        lines.append(f"| {name} | {r['install_seconds']:.0f} s{spread} | {r['install_cpu_seconds']:.0f} s{cpu_spread} "
+                     f"| {r['venv_mib']:.0f} MiB | {r['distributions']} |")
     by = {r["variant"]: r for r in results}
     if set(by) == set(VARIANTS):
         extra = sorted(set(by["voila"]["versions"]) - set(by["base"]["versions"]))
         lines.append(f"| difference | {by['voila']['install_seconds'] - by['base']['install_seconds']:+.0f} s "
+                     f"| {by['voila']['install_cpu_seconds'] - by['base']['install_cpu_seconds']:+.0f} s "
                      f"| {by['voila']['venv_mib'] - by['base']['venv_mib']:+.0f} MiB "
                      f"| {by['voila']['distributions'] - by['base']['distributions']:+d} |")
         lines.append("")
         lines.append("Distributions voila adds: " + (", ".join(f"{n} {by['voila']['versions'][n]}" for n in extra)
-                                                     or "none"))
+                                                     or "none") + ".")
+    first = results[0]
+    lines.append("")
+    lines.append("Largest entries of site-packages: "
+                 + ", ".join(f"{name} {mib:.0f} MiB" for name, mib in first["largest"][:8]) + ".")
     return "\n".join(lines)
 
 
@@ -188,6 +207,9 @@ def main(argv=None):
         times = [run["install_seconds"] for run in runs[variant]]
         r["install_seconds"] = round(statistics.median(times), 1)
         r["install_seconds_runs"] = times
+        cpus = [run["install_cpu_seconds"] for run in runs[variant]]
+        r["install_cpu_seconds"] = round(statistics.median(cpus), 1)
+        r["install_cpu_seconds_runs"] = cpus
         results.append(r)
     print()
     print(markdown(results))

@@ -653,6 +653,12 @@ def plan_lines(results):
     add(f"- **Zero to JupyterHub**: `singleuser.memory.guarantee` = server + 2 typical kernels = {L:.0f} + 2 × {km:.0f} "
         f"→ **{guarantee}M**; `singleuser.memory.limit` = server + 3 kernels at the worst peak = {L:.0f} + 3 × {kp:.0f} "
         f"→ **{limit}M** (rounded up to 64 MiB; KubeSpawner's M is MiB).")
+    alloc16 = node_allocatable_mib(NODES[0][1])
+    add(f"  - Without overcommit (guarantee = limit = {limit}M, so that every student may have three notebooks at "
+        f"their worst peak at once): {alloc16:.0f} / {limit} = {int(alloc16 // limit)} students per "
+        f"{NODES[0][0]} vCPU / {NODES[0][1]} GiB node, {math.ceil(CLASS / int(alloc16 // limit))} nodes for {CLASS}. "
+        f"The typical guarantee below packs about twice as many, and relies on kernel culling and on students shutting "
+        f"down the notebooks they have finished.")
     burst = CLASS * f["heavy_cell_s"]
     first_cluster = None
     for vcpu, gib in NODES:
@@ -706,30 +712,31 @@ def z2jh_config(results):
     guarantee, limit = z2jh_settings(f)
     per_vcpu = min(vcpu / int(node_allocatable_mib(gib) // guarantee) for vcpu, gib in NODES)
     cpu_guarantee = max(0.05, math.floor(per_vcpu / 0.05) * 0.05)
-    return "\n".join([
-        "```yaml",
-        "singleuser:",
-        "  image:",
-        "    name: <registry>/bnlab        # built from binder/ with repo2docker",
-        "    tag: <tag>",
-        "  defaultUrl: /lab/tree/notebooks/00_index.ipynb",
-        "  memory:",
-        f"    guarantee: {guarantee}M          # the server + 2 kernels, typical",
-        f"    limit: {limit}M              # the server + 3 kernels at the worst peak",
-        "  cpu:",
-        f"    guarantee: {cpu_guarantee:.2f}          # the nodes' vCPUs shared by the students they hold",
-        "    limit: 1                     # a kernel computes on one core",
-        "  extraEnv:",
-        '    OMP_NUM_THREADS: "1"         # as measured; BLAS threads do not help these small matrices',
-        "  extraFiles:",
-        "    kernel-culling:",
-        "      mountPath: /etc/jupyter/jupyter_server_config.json",
-        "      data:",
-        "        MappingKernelManager:",
-        "          cull_idle_timeout: 1800  # end kernels idle for 30 minutes (closed tabs)",
-        "          cull_interval: 300",
-        "```",
-    ])
+    rows = [
+        ("singleuser:", ""),
+        ("  image:", ""),
+        ("    name: <registry>/bnlab", "built from binder/ with repo2docker"),
+        ("    tag: <tag>", ""),
+        ("  defaultUrl: /lab/tree/notebooks/00_index.ipynb", ""),
+        ("  memory:", ""),
+        (f"    guarantee: {guarantee}M", "the server + 2 kernels, typical"),
+        (f"    limit: {limit}M", "the server + 3 kernels at the worst peak"),
+        ("  cpu:", ""),
+        (f"    guarantee: {cpu_guarantee:.2f}", "a node's vCPUs shared by the students it holds"),
+        ("    limit: 1", "a kernel computes on one core"),
+        ("  extraEnv:", ""),
+        ('    OMP_NUM_THREADS: "1"', "as measured; more BLAS threads do not help these small matrices"),
+        ("  extraFiles:", ""),
+        ("    kernel-culling:", ""),
+        ("      mountPath: /etc/jupyter/jupyter_server_config.json", ""),
+        ("      data:", ""),
+        ("        MappingKernelManager:", ""),
+        ("          cull_idle_timeout: 1800", "end kernels idle for 30 minutes (closed tabs)"),
+        ("          cull_interval: 300", ""),
+    ]
+    width = max(len(line) for line, comment in rows if comment) + 2
+    body = [f"{line:<{width}}# {comment}" if comment else line for line, comment in rows]
+    return "\n".join(["```yaml", *body, "```"])
 
 
 def doc_blocks(results):
