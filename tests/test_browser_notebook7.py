@@ -178,6 +178,18 @@ def probe_arrow_keys(page):
     }
 
 
+def test_every_slider_can_be_typed_into():
+    """In Notebook 7 a slider moves from the keyboard only through its readout (see above):
+    no bnlab slider may hide it, and none may be a SelectionSlider, whose readout takes typing
+    and ignores it (ipywidgets 8) or cannot be typed into (7)."""
+    offenders = []
+    for path in sorted((ROOT / "bnlab" / "widgets").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for pattern in (r"readout\s*=\s*False", r"\bSelection(Range)?Slider\("):
+            offenders += [f"{path.name}: {m.group(0)}" for m in re.finditer(pattern, text)]
+    assert not offenders, offenders
+
+
 def test_typed_value():
     assert typed_value("2.00", "1.0", "-3", "3") == "4.00"  # log slider, base 2
     assert typed_value("0.90", "0.9", "0.5", "0.999") == "0.95"
