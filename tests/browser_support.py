@@ -423,11 +423,10 @@ def open_and_run_all(page, server, rel_path, shots_dir):
         ),
     )
     known_errors = []  # the front end's own, on every page (LabServer.known_page_errors)
+    known = getattr(server, "known_page_errors", ())
     page.on(
         "pageerror",
-        lambda exc: (known_errors if str(exc) in server.known_page_errors else page_errors).append(
-            str(exc)
-        ),
+        lambda exc: (known_errors if str(exc) in known else page_errors).append(str(exc)),
     )
     page.on(
         "console",
