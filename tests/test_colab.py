@@ -134,7 +134,7 @@ def _run_cell(source, present):
     """Execute the install cell's source; (mocks, what it printed)."""
     out, err = io.StringIO(), io.StringIO()
     with _colab(present) as mocks, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        exec(compile(source, "<colab install cell>", "exec"), {"__name__": "__main__"})
+        exec(compile(source, "<colab install cell>", "exec"), {"__name__": "__main__"})  # noqa: S102
     return mocks, out.getvalue() + err.getvalue()
 
 
@@ -222,7 +222,7 @@ def test_the_checks_catch_a_wrong_notebook():
 def test_readme_has_a_colab_badge_per_notebook():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = {m["stem"]: m["row"] for m in re.finditer(
-        r"^(?P<row>\| \[(?P<stem>\d\d_\w+)\]\(notebooks/(?P=stem)\.ipynb\) \|.*)$", readme, flags=re.M)}
+        r"^(?P<row>\| \[(?P<stem>\d\d_\w+)\]\(notebooks/(?P=stem)\.ipynb\) \|.*)$", readme, flags=re.MULTILINE)}
     numbered = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]
     assert sorted(rows) == sorted(p.stem for p in numbered)
     for path in numbered:
