@@ -76,6 +76,19 @@ def free_port():
 # ---------------------------------------------------------------- the server
 
 
+#: Per front end: the server application's config class, the page that proves it is up, and the
+#: page errors its own front end raises on every page (with or without bnlab), matched exactly.
+APPS = {
+    "lab": {"config": "LabApp", "page": "/lab", "known_page_errors": ()},
+    # Jupyter Notebook 7 (the `notebook` package): JupyterLab's DOM, pages at /notebooks/<path>
+    "notebook": {
+        "config": "JupyterNotebookApp",
+        "page": "/tree",
+        "known_page_errors": ("Cannot read properties of undefined (reading 'schema')",),
+    },
+}
+
+
 class LabServer:
     """``python -m jupyter lab`` on a free loopback port with a random token, fully isolated.
 
@@ -86,9 +99,13 @@ class LabServer:
     work_dir : path, optional
         Where runtime files, config, settings, workspaces and logs go
         (default: a new temporary folder, removed by :meth:`stop`).
+    app : {"lab", "notebook"}
+        ``jupyter lab`` (JupyterLab) or ``jupyter notebook`` (Jupyter Notebook 7).
     """
 
-    def __init__(self, root_dir=ROOT, work_dir=None):
+    def __init__(self, root_dir=ROOT, work_dir=None, app="lab"):
+        self.app = app
+        self.known_page_errors = APPS[app]["known_page_errors"]
         self.root_dir = Path(root_dir).resolve()
         self._own_work_dir = work_dir is None
         self.work_dir = Path(
@@ -141,7 +158,7 @@ class LabServer:
             sys.executable,
             "-m",
             "jupyter",
-            "lab",
+            self.app,
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
@@ -149,8 +166,8 @@ class LabServer:
             f"--ServerApp.token={self.token}",
             f"--ServerApp.root_dir={self.root_dir}",
             "--allow-root",
-            f"--LabApp.workspaces_dir={dirs['workspaces']}",
-            f"--LabApp.user_settings_dir={dirs['settings']}",
+            f"--{APPS[self.app]['config']}.workspaces_dir={dirs['workspaces']}",
+            f"--{APPS[self.app]['config']}.user_settings_dir={dirs['settings']}",
             f"--FileCheckpoints.root_dir={dirs['checkpoints']}",
             "--ServerApp.terminals_enabled=False",
         ]
@@ -175,7 +192,7 @@ class LabServer:
             try:
                 if self.api("GET", "/api/status", timeout=5) is not None:
                     # the lab page itself (its first request builds the page config)
-                    self.api("GET", "/lab", timeout=30, raw=True)
+                    self.api("GET", APPS[self.app]["page"], timeout=30, raw=True)
                     return self
             except (OSError, urllib.error.URLError) as exc:
                 last_error = exc
@@ -229,6 +246,8 @@ class LabServer:
         With ``workspace``, JupyterLab opens it in that (new, empty) workspace,
         so tabs left by an earlier page are not restored next to it.
         """
+        if self.app == "notebook":  # one notebook per page, no workspace to restore
+            return f"{self.base_url}/notebooks/{path}?token={self.token}"
         where = f"/lab/workspaces/{workspace}" if workspace else "/lab"
         return f"{self.base_url}{where}/tree/{path}?reset&token={self.token}"
 
@@ -334,11 +353,20 @@ def settle(read, timeout, what, interval=0.3):
 
 
 def kernel_status_text(page):
-    """The status bar's kernel item ("Python 3 (ipykernel) | Idle"), or '' if not shown."""
+    """The status bar's kernel item ("Python 3 (ipykernel) | Idle"), or '' if not shown.
+
+    Jupyter Notebook 7 has no status bar: there it is made alike from the toolbar's
+    kernel name and its execution indicator ("Kernel status: Idle ...").
+    """
     return page.evaluate("""() => {
         const items = Array.from(document.querySelectorAll('#jp-main-statusbar .jp-StatusBar-TextItem'));
         const hit = items.map(i => i.textContent.trim()).find(t => /\\|\\s*(Idle|Busy|Starting|Connecting|Restarting|Unknown|Dead|Initializing|Disconnected)/i.test(t) || /No Kernel/.test(t));
-        return hit || '';
+        if (hit || document.querySelector('#jp-main-statusbar')) return hit || '';
+        const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+        const name = panel && panel.querySelector('.jp-KernelName');
+        const state = panel && panel.querySelector('.jp-Notebook-ExecutionIndicator');
+        const m = state && /Kernel status:\\s*(\\w+)/.exec(state.textContent);
+        return name && m ? `${name.textContent.trim()} | ${m[1]}` : '';
     }""")
 
 
@@ -394,7 +422,12 @@ def open_and_run_all(page, server, rel_path, shots_dir):
             else None
         ),
     )
-    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    known_errors = []  # the front end's own, on every page (LabServer.known_page_errors)
+    known = getattr(server, "known_page_errors", ())
+    page.on(
+        "pageerror",
+        lambda exc: (known_errors if str(exc) in known else page_errors).append(str(exc)),
+    )
     page.on(
         "console",
         lambda msg: console_errors.append(msg.text[:300]) if msg.type == "error" else None,
@@ -403,6 +436,7 @@ def open_and_run_all(page, server, rel_path, shots_dir):
     result = {
         "notebook": rel_path,
         "page_errors": page_errors,
+        "known_page_errors": known_errors,
         "console_errors": console_errors,
         "content_writes": content_writes,
         "screenshots": [],
@@ -530,8 +564,13 @@ def open_and_run_all(page, server, rel_path, shots_dir):
         fail(f"{type(exc).__name__}: {exc}")
 
 
-def drive_notebook(page, server, rel_path, shots_dir, presses=3):
+def drive_notebook(page, server, rel_path, shots_dir, presses=3, move=None):
     """Open, run all, move the first slider; return a dict of what happened.
+
+    The slider moves with ``presses`` arrow keys on its focused handle, or, with
+    ``move``, by ``move(page, box, key, fail)`` (another keyboard route: ``box`` is the
+    explorer's output, ``key`` the direction, "ArrowRight" or "ArrowLeft"; it returns a
+    note of what it did, kept as ``result["moved"]``).
 
     Raises :class:`StepError` (with the step, what was seen and the screenshot
     paths) when something goes wrong.
@@ -587,8 +626,11 @@ def drive_notebook(page, server, rel_path, shots_dir, presses=3):
             fail(f"the slider handle did not take the keyboard focus (focused: {focused!r})")
         # record every value the handle takes (keys, and any update coming back from the kernel)
         handle.evaluate(JS_WATCH_HANDLE)
-        for _ in range(presses):
-            page.keyboard.press(key)
+        if move is None:
+            for _ in range(presses):
+                page.keyboard.press(key)
+        else:
+            result["moved"] = move(page, box, key, fail)
         result["key"] = key
 
         def changed():

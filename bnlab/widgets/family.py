@@ -27,7 +27,7 @@ from ..plots import (
 from ..plots import style as plot_style
 from ..plots.family import BATCH_SIZE_STYLES
 from ..train import NORM_LABELS, BatchSizeResult, evaluate_in_training_mode, run_batch_size
-from .base import WIDE, Explorer, RunExplorer
+from .base import SENTENCE_BUTTONS, WIDE, Explorer, RunExplorer
 
 __all__ = ["NormalizationFamilyExplorer", "BatchSizeExplorer", "full_batch_size_grid"]
 
@@ -56,6 +56,18 @@ def _family_statistics(x, method, num_groups=2, eps=1e-5):
     return mean, var, x_hat.reshape(x.shape)
 
 
+def _number_buttons(options, value, description):
+    """A row of buttons for a few numbers (the choices of G or of the batch size).
+
+    Not a ``SelectionSlider``: Jupyter Notebook 7 takes the arrow keys from a focused slider
+    for its own shortcuts, and a SelectionSlider's number cannot be typed into (ipywidgets
+    lets you type into it and ignores what you typed), so from the keyboard it could not be
+    moved there at all. Buttons answer to Tab and Space in every front end.
+    """
+    return widgets.ToggleButtons(options=list(options), value=value, description=description,
+                                 style=SENTENCE_BUTTONS)
+
+
 class NormalizationFamilyExplorer(Explorer):
     """Pick a normalization and a value of a small tensor: see which values share its mean and variance.
 
@@ -78,7 +90,7 @@ class NormalizationFamilyExplorer(Explorer):
     Controls
     --------
     method : ToggleButtons, ``"batch"``, ``"layer"``, ``"instance"``, ``"group"``
-    groups_slider : SelectionSlider over the divisors of C (default 2): G of group norm
+    groups_slider : ToggleButtons, the divisors of C (default 2): G of group norm
     sample_slider, channel_slider, position_slider : IntSlider
         The chosen value ``(n, c, p)``.
 
@@ -115,9 +127,8 @@ class NormalizationFamilyExplorer(Explorer):
             options=[("BN", "batch"), ("LN", "layer"), ("IN", "instance"), ("GN", "group")],
             tooltips=[f"{FAMILY_NAMES[m]}: statistics over {FAMILY_AXES[m]}" for m in FAMILY_METHODS],
             value="batch", description="normalization", style=WIDE)
-        self.groups_slider = widgets.SelectionSlider(
-            options=divisors, value=2 if 2 in divisors else divisors[0], description="groups G (GN)",
-            style=WIDE, layout=widgets.Layout(width="300px"))
+        self.groups_slider = _number_buttons(divisors, 2 if 2 in divisors else divisors[0],
+                                             "groups G (GN)")
         self.sample_slider = widgets.IntSlider(value=0, min=0, max=n_size - 1, description="sample n",
                                                style=WIDE, layout=widgets.Layout(width="300px"))
         self.channel_slider = widgets.IntSlider(value=0, min=0, max=c_size - 1, description="channel c",
@@ -252,8 +263,8 @@ class BatchSizeExplorer(RunExplorer):
     Controls
     --------
     method_buttons : ToggleButtons, ``"batch"``, ``"layer"``, ``"group"``, ``"rms"``, ``"none"``
-    batch_size_slider : SelectionSlider, 2 to 64 (default 32)
-    groups_slider : SelectionSlider, divisors of the hidden width (default the grid's 8)
+    batch_size_slider : ToggleButtons, 2 to 64 (default 32)
+    groups_slider : ToggleButtons, divisors of the hidden width (default the grid's 8)
     seed_slider : IntSlider, 0 to 9
     run_button : Button
     progress : IntProgress (epochs done)
@@ -299,13 +310,10 @@ class BatchSizeExplorer(RunExplorer):
             options=_METHOD_OPTIONS, value="batch", description="normalization", style=WIDE,
             tooltips=["batch norm (running statistics in eval mode)", "layer norm", "group norm",
                       "RMS norm", "no normalization"])
-        self.batch_size_slider = widgets.SelectionSlider(
-            options=_BATCH_SIZES, value=32, description="batch size", style=WIDE, layout=slider,
-            continuous_update=False)
+        self.batch_size_slider = _number_buttons(_BATCH_SIZES, 32, "batch size")
         groups = config.get("num_groups", 8)
-        self.groups_slider = widgets.SelectionSlider(
-            options=divisors, value=groups if groups in divisors else divisors[0],
-            description="groups G (GN)", style=WIDE, layout=slider, continuous_update=False)
+        self.groups_slider = _number_buttons(divisors, groups if groups in divisors else divisors[0],
+                                            "groups G (GN)")
         self.seed_slider = widgets.IntSlider(value=0, min=0, max=9, description="seed", style=WIDE,
                                              layout=slider, continuous_update=False)
         run_row = self.run_controls()
