@@ -128,6 +128,14 @@ class BatchCouplingExplorer(Explorer):
         ])
         self.widget = self.layout(controls, extra=(self.table,))
 
+    def describe(self):
+        j, k = self.feature, self.sample
+        return (f"Feature {j} of all {self.z.shape[0]} samples: the input z, BN's output y and the gradient "
+                f"dL/dz, now (stems) and before the change (open circles). Sample {k} is nudged by "
+                f"δ = {self.nudge:.2f} and every sample shifted by c = {self.shift:.1f}: the other samples' "
+                f"outputs moved by at most {self.max_other_change:.3f}, and the loss changed by "
+                f"{tidy(self.loss - self.loss_ref):.4f}.")
+
     def _on_change(self, _change=None):
         if not self._syncing:  # slider ranges adjusted by compute() must not re-enter it
             self.update()

@@ -14,10 +14,11 @@ import re
 
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 
 from ..plots import FastRenderer
 
-__all__ = ["Explorer", "RunExplorer", "parse_batch", "format_batch"]
+__all__ = ["Explorer", "RunExplorer", "FigureImage", "parse_batch", "format_batch"]
 
 
 _SEPARATORS = re.compile(r"[,\s]+")
@@ -110,8 +111,14 @@ def format_batch(z, decimals=4):
 
 
 
+#: Colours of text on a white background, each at least 4.5:1 (WCAG 2.1 AA): the dark vermillion
+#: #A34800 (6.0:1; the palette's #D55E00 is 3.9:1, enough for a line or a border, not for text) and
+#: the palette's blue #0072B2 (5.2:1).
+TEXT_COLOURS = {"error": "#A34800", "info": "#0072B2"}
+
+
 def message_html(text, kind):
-    colour = {"error": "#D55E00", "info": "#0072B2"}[kind]
+    colour = TEXT_COLOURS[kind]
     icon = {"error": "⚠", "info": "ℹ"}[kind]
     return (f'<div role="alert" style="color:{colour};font-size:1.05em;'
             f'border-left:4px solid {colour};padding:2px 8px">{icon} {html.escape(text)}</div>')
@@ -129,6 +136,99 @@ def tidy(value, scale=1.0):
     """``value`` for display: rounding residue below 1e-12 * scale shows as 0 (and never -0)."""
     value = float(value)
     return 0.0 if abs(value) < 1e-12 * max(abs(scale), 1e-300) else value + 0.0
+
+
+# ---------------------------------------------------------------- accessibility
+
+#: The class of every explorer's outer box (what the accessibility test scans, and what the
+#: slider-naming script below looks for).
+EXPLORER_CLASS = "bnlab-explorer"
+
+
+class FigureImage(widgets.Image):
+    """An ``ipywidgets.Image`` whose ``tooltip`` is its text alternative.
+
+    ipywidgets 8 writes a widget's ``tooltip`` into its element's ``title``
+    (here the ``<img>``: a screen reader reads it as the image's name, and
+    axe's ``image-alt`` rule accepts it), but only for a model that has a
+    ``description``; ``Image`` has none, so its front end would stop on the
+    missing attribute. This one sends an empty ``description``. ipywidgets 7
+    (Colab) has no tooltip on an image: there the same text goes into a
+    visually hidden caption (see :meth:`Explorer.describe_figure`).
+    """
+
+    description = traitlets.Unicode("").tag(sync=True)
+    if "tooltip" not in widgets.Image.class_trait_names():  # ipywidgets 7
+        tooltip = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+
+
+#: ipywidgets 7's front end (Colab's) shows no image title: the description goes into a hidden caption.
+_IPYWIDGETS_7 = int(widgets.__version__.split(".")[0]) < 8
+
+#: Text kept off screen but read by screen readers (the usual "visually hidden" recipe).
+_VISUALLY_HIDDEN = ("position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
+                    "clip:rect(0,0,0,0);white-space:nowrap;border:0")
+
+#: Names every slider handle of an explorer after its description.
+#:
+#: ipywidgets 8 draws a slider with noUiSlider: the handle (``role="slider"``, what the keyboard
+#: moves) carries no name, and the description's ``<label>`` is not tied to it; ipywidgets offers
+#: no attribute for it (checked up to 8.1.8). This script, shown by an invisible ``Output`` inside
+#: the explorer, copies each description into its handle's ``aria-label`` and keeps it in step
+#: (a description that changes, a slider drawn again). Where it does not run it changes nothing:
+#: ipywidgets 7 (Colab) draws jQuery UI handles without a slider role, which it leaves alone.
+SLIDER_NAMES_JS = """(function () {
+  function nameAll(box) {
+    box.querySelectorAll('.widget-slider').forEach(function (slider) {
+      var label = slider.querySelector('.widget-label');
+      var text = label ? label.textContent.trim() : '';
+      slider.querySelectorAll('[role="slider"]').forEach(function (handle) {
+        if (text && handle.getAttribute('aria-label') !== text) { handle.setAttribute('aria-label', text); }
+      });
+    });
+  }
+  function watch(box) {
+    if (box.__bnlabSliderNames) { nameAll(box); return; }
+    box.__bnlabSliderNames = new MutationObserver(function () { nameAll(box); });
+    box.__bnlabSliderNames.observe(box, {subtree: true, childList: true, characterData: true});
+    nameAll(box);
+  }
+  var start = (typeof element !== 'undefined' && element) ? (element.jquery ? element[0] : element) : null;
+  var tries = 0;
+  (function find() {
+    var box = start && start.closest ? start.closest('.%s') : null;
+    if (box && box.isConnected) { watch(box); return; }
+    document.querySelectorAll('.%s').forEach(watch);
+    if (++tries < 100) { setTimeout(find, 100); }
+  })();
+})();""" % (EXPLORER_CLASS, EXPLORER_CLASS)
+
+
+def slider_names_output():
+    """An invisible ``Output`` showing :data:`SLIDER_NAMES_JS` (one per explorer box)."""
+    from IPython.display import Javascript
+
+    out = widgets.Output(layout=widgets.Layout(display="none"))
+    out.append_display_data(Javascript(SLIDER_NAMES_JS))
+    return out
+
+
+def accessible_name(control):
+    """The name a screen reader gives ``control``: its description, else its tooltip, else ''.
+
+    (ToggleButtons' buttons are named by their labels, a Button by its description or tooltip.)
+    """
+    for attribute in ("description", "tooltip", "description_tooltip"):
+        text = getattr(control, attribute, None)
+        if isinstance(text, str) and text.strip():
+            return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+    return ""
+
+
+def numbers(values, fmt=".3g"):
+    """``values`` written for a sentence: ``"1, 0.5 and 3.5"`` (rounding residue shows as 0)."""
+    items = [format(tidy(v), fmt) for v in np.ravel(values)]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 class Explorer:
@@ -166,8 +266,11 @@ class Explorer:
         self.error = None
         self.renders = 0
         self.message = widgets.HTML(value="")
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+        self.image = FigureImage(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
         self.renderer = None
+        #: The figure in words (ipywidgets 7's stand-in for the image's title; see :meth:`describe`).
+        self.figure_text = widgets.HTML(value="", layout=widgets.Layout(
+            **({"height": "0px", "margin": "0px", "overflow": "hidden"} if _IPYWIDGETS_7 else {"display": "none"})))
 
     # -- wiring helpers for subclasses
     def observe(self, *controls, names="value"):
@@ -189,7 +292,10 @@ class Explorer:
         if self.title:
             parts.append(widgets.HTML(f"<h3 style='margin:4px 0'>{html.escape(self.title)}</h3>"))
         parts.extend([controls, self.message, self.image, *extra])
-        return widgets.VBox(parts)
+        parts.extend([self.figure_text, slider_names_output()])  # both invisible
+        box = widgets.VBox(parts)
+        box.add_class(EXPLORER_CLASS)
+        return box
 
     # -- the cycle
     def compute(self):  # pragma: no cover - abstract
@@ -235,6 +341,23 @@ class Explorer:
         if self.renderer is not None:
             self.image.value = self.renderer.png(full=full)
             self.renders += 1
+            self.describe_figure()
+
+    # -- the figure in words
+    def describe(self):
+        """What the figure shows now, with its key numbers, in a sentence or two (its text alternative).
+
+        Each explorer says it from its state; the base class puts it on the image after every render.
+        """
+        return self.title
+
+    def describe_figure(self):
+        """Put :meth:`describe` on the image (its title, ipywidgets 8) and in the hidden caption (7)."""
+        text = " ".join(str(self.describe()).split())
+        self.image.tooltip = text
+        if _IPYWIDGETS_7:
+            self.figure_text.value = (f"<div style='{_VISUALLY_HIDDEN}'>Figure: {html.escape(text)}</div>")
+        return text
 
 
 class RunExplorer(Explorer):
