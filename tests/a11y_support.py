@@ -149,7 +149,8 @@ JS_CONTROLS = """(box) => {
 JS_CONTROL_STATE = """(box, k) => {
     const e = box.querySelector(`[data-bnlab-control="${k}"]`);
     if (!e) return null;
-    if (e.getAttribute('role') === 'slider') return e.getAttribute('aria-valuenow');
+    // aria-valuenow is rounded to one decimal by noUiSlider: a step of 0.01 does not show in it
+    if (e.getAttribute('role') === 'slider') return e.getAttribute('aria-valuetext') + ' ' + e.getAttribute('aria-valuenow');
     if (e.type === 'checkbox') return String(e.checked);
     if (e.tagName === 'BUTTON' && e.closest('.widget-toggle-buttons'))
         return Array.from(e.parentElement.querySelectorAll('button')).map(b => b.classList.contains('mod-active')).join();
@@ -185,6 +186,8 @@ def accessible_names(box, controls):
     for control in controls:
         snapshot = box.locator(f"[data-bnlab-control='{control['index']}']").aria_snapshot()
         first = snapshot.strip().splitlines()[0] if snapshot.strip() else ""
+        if first.startswith("- '") and first.endswith("'"):  # YAML's quoting of a line with ': ' in it
+            first = "- " + first[3:-1].replace("''", "'")
         match = re.match(r'^- [\w-]+ "((?:[^"\\]|\\.)*)"', first)
         names[control["index"]] = match.group(1).strip() if match else ""
     return names

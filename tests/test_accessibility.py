@@ -130,8 +130,9 @@ def test_explorers_are_accessible(notebook, lab, browser):
             if blocking:
                 problems.append(f"{name}: axe found serious/critical violations:\n{describe_violations(blocking)}")
             controls = controls_of(box)
-            for control, (_, name) in zip(controls, sorted(accessible_names(box, controls).items())):
-                control["accessible_name"] = name
+            names_found = accessible_names(box, controls)
+            for control in controls:
+                control["accessible_name"] = names_found[control["index"]]
             unnamed = [c for c in controls if not c["accessible_name"]]
             if unnamed:
                 problems.append(f"{name}: controls without an accessible name: {unnamed}")

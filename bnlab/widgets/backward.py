@@ -8,7 +8,7 @@ import numpy as np
 from ..core import batchnorm_backward, batchnorm_forward
 from ..data import SEED_EPS, seed_batch
 from ..plots import plot_batch_coupling, update_batch_coupling
-from .base import Explorer, format_batch, parse_batch, tidy
+from .base import TEXT_COLOURS, Explorer, format_batch, parse_batch, tidy
 
 __all__ = ["BatchCouplingExplorer"]
 
@@ -210,7 +210,7 @@ class BatchCouplingExplorer(Explorer):
                 "<th>dL/dz before</th><th>dL/dz now</th></tr>")
         rows = []
         for i in range(self.z.shape[0]):
-            mark = " style='color:#D55E00;font-weight:bold'" if i == k else ""
+            mark = f" style='color:{TEXT_COLOURS['error']};font-weight:bold'" if i == k else ""
             cells = (self.z[i, j], self.z_now[i, j], self.y_ref[i, j], self.y[i, j], self.dz_ref[i, j],
                      self.dz[i, j])
             rows.append(f"<tr{mark}><td>{i}</td>" + "".join(f"<td>{_cell(v)}</td>" for v in cells)

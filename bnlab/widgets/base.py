@@ -18,7 +18,7 @@ import traitlets
 
 from ..plots import FastRenderer
 
-__all__ = ["Explorer", "RunExplorer", "FigureImage", "parse_batch", "format_batch"]
+__all__ = ["Explorer", "FigureImage", "RunExplorer", "format_batch", "parse_batch"]
 
 
 _SEPARATORS = re.compile(r"[,\s]+")
@@ -169,39 +169,59 @@ _IPYWIDGETS_7 = int(widgets.__version__.split(".")[0]) < 8
 _VISUALLY_HIDDEN = ("position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
                     "clip:rect(0,0,0,0);white-space:nowrap;border:0")
 
-#: Names every slider handle of an explorer after its description.
+#: Names every slider handle of an explorer after its description; says which toggle button is on.
 #:
 #: ipywidgets 8 draws a slider with noUiSlider: the handle (``role="slider"``, what the keyboard
 #: moves) carries no name, and the description's ``<label>`` is not tied to it; ipywidgets offers
-#: no attribute for it (checked up to 8.1.8). This script, shown by an invisible ``Output`` inside
-#: the explorer, copies each description into its handle's ``aria-label`` and keeps it in step
-#: (a description that changes, a slider drawn again). Where it does not run it changes nothing:
-#: ipywidgets 7 (Colab) draws jQuery UI handles without a slider role, which it leaves alone.
+#: no attribute for it (checked up to 8.1.8). ToggleButtons show which button is on by its colour
+#: only, and their description names no group. This script, shown by an invisible ``Output``
+#: inside the explorer, copies each slider's description into its handle's ``aria-label``, marks
+#: each toggle button ``aria-pressed`` and names its group, gives each handle the readout's text as
+#: its ``aria-valuetext`` (noUiSlider writes the raw float, 0.9699999999999993 for 0.97), and keeps
+#: them in step (a description
+#: that changes, a slider drawn again, another button pressed). Where it does not run it changes
+#: nothing: ipywidgets 7 (Colab) draws jQuery UI handles without a slider role.
 SLIDER_NAMES_JS = """(function () {
+  function labelOf(widget) {
+    var label = widget.querySelector('.widget-label');
+    return label ? label.textContent.replace(/\\u200b/g, '').trim() : '';
+  }
+  function set(el, name, value) { if (el.getAttribute(name) !== value) { el.setAttribute(name, value); } }
   function nameAll(box) {
     box.querySelectorAll('.widget-slider').forEach(function (slider) {
-      var label = slider.querySelector('.widget-label');
-      var text = label ? label.textContent.trim() : '';
+      var text = labelOf(slider);
+      var readout = slider.querySelector('.widget-readout');
+      var value = readout ? readout.textContent.trim() : '';
       slider.querySelectorAll('[role="slider"]').forEach(function (handle) {
-        if (text && handle.getAttribute('aria-label') !== text) { handle.setAttribute('aria-label', text); }
+        if (text) { set(handle, 'aria-label', text); }
+        if (value) { set(handle, 'aria-valuetext', value); }  // as shown, not 0.9699999999999993
+      });
+    });
+    box.querySelectorAll('.widget-toggle-buttons').forEach(function (group) {
+      var text = labelOf(group);
+      set(group, 'role', 'group');
+      if (text) { set(group, 'aria-label', text); }
+      group.querySelectorAll('button').forEach(function (button) {
+        set(button, 'aria-pressed', button.classList.contains('mod-active') ? 'true' : 'false');
       });
     });
   }
   function watch(box) {
     if (box.__bnlabSliderNames) { nameAll(box); return; }
     box.__bnlabSliderNames = new MutationObserver(function () { nameAll(box); });
-    box.__bnlabSliderNames.observe(box, {subtree: true, childList: true, characterData: true});
+    box.__bnlabSliderNames.observe(box, {subtree: true, childList: true, characterData: true,
+                                         attributes: true, attributeFilter: ['class']});
     nameAll(box);
   }
   var start = (typeof element !== 'undefined' && element) ? (element.jquery ? element[0] : element) : null;
   var tries = 0;
   (function find() {
-    var box = start && start.closest ? start.closest('.%s') : null;
+    var box = start && start.closest ? start.closest('.EXPLORER_CLASS') : null;
     if (box && box.isConnected) { watch(box); return; }
-    document.querySelectorAll('.%s').forEach(watch);
+    document.querySelectorAll('.EXPLORER_CLASS').forEach(watch);
     if (++tries < 100) { setTimeout(find, 100); }
   })();
-})();""" % (EXPLORER_CLASS, EXPLORER_CLASS)
+})();""".replace("EXPLORER_CLASS", EXPLORER_CLASS)
 
 
 def slider_names_output():
@@ -211,18 +231,6 @@ def slider_names_output():
     out = widgets.Output(layout=widgets.Layout(display="none"))
     out.append_display_data(Javascript(SLIDER_NAMES_JS))
     return out
-
-
-def accessible_name(control):
-    """The name a screen reader gives ``control``: its description, else its tooltip, else ''.
-
-    (ToggleButtons' buttons are named by their labels, a Button by its description or tooltip.)
-    """
-    for attribute in ("description", "tooltip", "description_tooltip"):
-        text = getattr(control, attribute, None)
-        if isinstance(text, str) and text.strip():
-            return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
-    return ""
 
 
 def numbers(values, fmt=".3g"):
