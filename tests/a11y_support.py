@@ -83,24 +83,30 @@ def box_selector(k):
     return f"[{MARK}='{k}']"
 
 
-def axe_scan(page, k):
+def _findings(items):
+    return [{
+        "id": v["id"], "impact": v["impact"], "help": v["help"], "helpUrl": v.get("helpUrl", ""),
+        "tags": [t for t in v.get("tags", []) if t.startswith("wcag")],
+        "nodes": [{"target": n.get("target"), "html": n.get("html", "")[:300],
+                   "summary": (n.get("failureSummary") or "").strip()} for n in v["nodes"]],
+    } for v in items]
+
+
+def axe_scan(page, k, review=False):
     """axe-core's WCAG 2.1 A/AA violations inside explorer box ``k`` (see :func:`mark_explorers`).
 
     Returns a list of dicts: ``id``, ``impact``, ``help``, ``helpUrl``, ``nodes``
-    (each ``target`` and ``html``, and axe's ``summary`` of what to fix).
+    (each ``target`` and ``html``, and axe's ``summary`` of what to fix). With
+    ``review``, returns ``(violations, incomplete)``: the second list holds what
+    axe could not decide and leaves to a person (e.g. the contrast of text over
+    a background it cannot compute).
     """
     from axe_playwright_python.sync_playwright import Axe
 
-    results = Axe().run(page, context={"include": [[box_selector(k)]]}, options=AXE_OPTIONS)
-    found = []
-    for v in results.response["violations"]:
-        found.append({
-            "id": v["id"], "impact": v["impact"], "help": v["help"], "helpUrl": v.get("helpUrl", ""),
-            "tags": [t for t in v.get("tags", []) if t.startswith("wcag")],
-            "nodes": [{"target": n.get("target"), "html": n.get("html", "")[:300],
-                       "summary": (n.get("failureSummary") or "").strip()} for n in v["nodes"]],
-        })
-    return found
+    options = dict(AXE_OPTIONS, resultTypes=["violations", "incomplete"]) if review else AXE_OPTIONS
+    response = Axe().run(page, context={"include": [[box_selector(k)]]}, options=options).response
+    violations = _findings(response["violations"])
+    return (violations, _findings(response.get("incomplete", []))) if review else violations
 
 
 def count_by_rule(violations):

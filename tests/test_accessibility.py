@@ -125,7 +125,7 @@ def test_explorers_are_accessible(notebook, lab, browser):
         for k, name in enumerate(names):
             box = page.locator(box_selector(k))
             box.scroll_into_view_if_needed()
-            violations = axe_scan(page, k)
+            violations, to_review = axe_scan(page, k, review=True)
             blocking = [v for v in violations if v["impact"] in BLOCKING]
             if blocking:
                 problems.append(f"{name}: axe found serious/critical violations:\n{describe_violations(blocking)}")
@@ -153,6 +153,7 @@ def test_explorers_are_accessible(notebook, lab, browser):
                 if not (outcome["value_changed"] and outcome["explorer_answered"]):
                     problems.append(f"{name}: control {control} did not answer the keyboard: {outcome}")
             report[name] = {"axe": count_by_rule(violations), "axe_details": violations,
+                            "axe_needs_review": count_by_rule(to_review), "axe_review_details": to_review,
                             "tab_order": visited, "controls": keyboard}
             shot(f"a11y_{k}_{name}", box)
         errors = result["page_errors"]
@@ -166,6 +167,7 @@ def test_explorers_are_accessible(notebook, lab, browser):
     for name, entry in report.items():
         operable = sum(1 for c in entry["controls"] if c.get("value_changed") and c.get("explorer_answered"))
         disabled = sum(1 for c in entry["controls"] if "result" in c)
-        print(f"  {name}: axe {entry['axe'] or 'no violations'}; {len(entry['controls'])} controls, "
+        print(f"  {name}: axe {entry['axe'] or 'no violations'} (to review: {entry['axe_needs_review'] or 'none'}); "
+              f"{len(entry['controls'])} controls, "
               f"{len(entry['tab_order'])} reached by Tab, {operable} operated by keyboard, {disabled} disabled")
     assert not problems, f"{rel}:\n" + "\n".join(problems)

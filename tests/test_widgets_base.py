@@ -152,6 +152,8 @@ def test_explorer_box_is_marked_and_names_its_slider_handles(every_explorer, nam
     scripts = [o for w in box.children if isinstance(w, ipywidgets.Output) for o in w.outputs]
     assert len(scripts) == 1 and scripts[0]["data"]["application/javascript"] == widgets.base.SLIDER_NAMES_JS
     assert box.children[-1].layout.display == "none"  # invisible
+    # no label titled "null" (ipywidgets 8 writes a tooltip of None as that word)
+    assert not [w for w in _tree(box) if "tooltip" in w.trait_names() and w.tooltip is None]
 
 
 @pytest.mark.parametrize("name", [c.__name__ for c in _explorer_classes()])

@@ -233,6 +233,21 @@ def slider_names_output():
     return out
 
 
+def _no_null_titles(widget):
+    """An empty tooltip for every widget in ``widget``'s tree that has none.
+
+    ipywidgets 8 writes a description widget's ``tooltip`` into its label's ``title``, and a
+    missing one (None) as the word "null": hovering over "eps" showed "null", and a screen
+    reader may read it out.
+    """
+    todo = [widget]
+    while todo:
+        w = todo.pop()
+        if "tooltip" in w.trait_names() and w.tooltip is None and not isinstance(w, widgets.Image):
+            w.tooltip = ""
+        todo.extend(getattr(w, "children", ()))
+
+
 def numbers(values, fmt=".3g"):
     """``values`` written for a sentence: ``"1, 0.5 and 3.5"`` (rounding residue shows as 0)."""
     items = [format(tidy(v), fmt) for v in np.ravel(values)]
@@ -303,6 +318,7 @@ class Explorer:
         parts.extend([self.figure_text, slider_names_output()])  # both invisible
         box = widgets.VBox(parts)
         box.add_class(EXPLORER_CLASS)
+        _no_null_titles(box)
         return box
 
     # -- the cycle
