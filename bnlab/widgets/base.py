@@ -262,7 +262,9 @@ class Explorer:
     - ``compute(self)``: read the controls, call bnlab's core and return a
       dict of new state (raise ``ValueError``/``TypeError`` on bad input);
     - ``draw(self)``: update the figure's artists from the state attributes
-      (the renderer's dynamic artists).
+      (the renderer's dynamic artists);
+    - ``describe(self)``: the figure in words, with its key numbers (its text
+      alternative, put on the image after every render).
 
     :meth:`update` calls ``compute``; on success it stores every key of the
     returned dict as an attribute, redraws and re-renders; on a
