@@ -226,7 +226,7 @@ def _wait_change(read, before, timeout):
 def operate(page, box, control, run_timeout=180):
     """Change ``control`` with the keyboard, check the front end and the kernel answered, put it back.
 
-    Sliders: an arrow key; selects: End (Home at the end); checkboxes and toggle buttons:
+    Sliders and selects: an arrow key; checkboxes and toggle buttons:
     Space; text areas: a typed extra row (the first row again), then Tab; buttons: Enter.
     Returns a dict: ``keys``, ``value_changed`` (the control's own state), ``explorer_answered``
     (the explorer's images, texts or readouts changed), ``restored``.
@@ -251,10 +251,10 @@ def operate(page, box, control, run_timeout=180):
         keys = [key]
         undo = [back]
     elif kind == "select":
-        # Home/End, not the arrows: JupyterLab takes ArrowUp/ArrowDown (and letters such as a, b)
-        # from a closed <select> inside an output for its own commands (ipywidgets#3912, open)
+        # JupyterLab takes ArrowUp/ArrowDown (and letters such as a, b) from a closed <select> in an
+        # output for its own commands (ipywidgets#3912, open); the explorer's script keeps them
         last = loc.evaluate("s => s.selectedIndex >= s.options.length - 1")
-        keys = ["Home"] if last else ["End"]
+        keys = ["ArrowUp"] if last else ["ArrowDown"]
         undo = ("option", loc.input_value())
     elif kind in ("checkbox",):
         keys, undo = ["Space"], ["Space"]

@@ -11,9 +11,10 @@ findings of its own, jupyterlab#16888 and #16890):
 - every control has an accessible name (what a screen reader announces);
 - Tab from the first control reaches every control;
 - each enabled control changes with the keyboard (sliders: arrow keys; selects:
-  arrow keys; checkboxes and toggle buttons: Space; text areas: typing; buttons:
-  Enter) and the explorer answers (its figure, texts or readouts change); then
-  the control is put back.
+  arrow keys, which JupyterLab would take for itself without the explorer's
+  script, ipywidgets#3912; checkboxes and toggle buttons: Space; text areas:
+  typing; buttons: Enter) and the explorer answers (its figure, texts or
+  readouts change); then the control is put back.
 
 A summary per explorer (axe findings, each control's keyboard result) goes to
 ``artifacts/a11y/`` (ignored by git).

@@ -169,18 +169,21 @@ _IPYWIDGETS_7 = int(widgets.__version__.split(".")[0]) < 8
 _VISUALLY_HIDDEN = ("position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
                     "clip:rect(0,0,0,0);white-space:nowrap;border:0")
 
-#: Names every slider handle of an explorer after its description; says which toggle button is on.
+#: What ipywidgets 8 leaves out for assistive technology and the keyboard, added in the browser.
 #:
-#: ipywidgets 8 draws a slider with noUiSlider: the handle (``role="slider"``, what the keyboard
-#: moves) carries no name, and the description's ``<label>`` is not tied to it; ipywidgets offers
-#: no attribute for it (checked up to 8.1.8). ToggleButtons show which button is on by its colour
-#: only, and their description names no group. This script, shown by an invisible ``Output``
-#: inside the explorer, copies each slider's description into its handle's ``aria-label``, marks
-#: each toggle button ``aria-pressed`` and names its group, gives each handle the readout's text as
-#: its ``aria-valuetext`` (noUiSlider writes the raw float, 0.9699999999999993 for 0.97), and keeps
-#: them in step (a description
-#: that changes, a slider drawn again, another button pressed). Where it does not run it changes
-#: nothing: ipywidgets 7 (Colab) draws jQuery UI handles without a slider role.
+#: - A slider is drawn with noUiSlider: its handle (``role="slider"``, what the keyboard moves)
+#:   has no name, the description's ``<label>`` is not tied to it, and ipywidgets offers no
+#:   attribute for it (checked up to 8.1.8): the handle gets the description as ``aria-label``,
+#:   and the readout's text as ``aria-valuetext`` (noUiSlider writes the raw float,
+#:   0.9699999999999993 for 0.97).
+#: - ToggleButtons show the button that is on by its colour only: each button gets
+#:   ``aria-pressed``, the group ``role="group"`` and the description as its name.
+#: - JupyterLab and Notebook 7 take ArrowUp/ArrowDown and letters from a closed ``<select>`` in
+#:   an output for their own commands (ipywidgets#3912): plain keys stay with the select.
+#:
+#: Shown by an invisible ``Output`` inside each explorer; it keeps all this in step (a
+#: description that changes, a slider drawn again, another button pressed). Where it does not
+#: run nothing else changes; ipywidgets 7 (Colab) draws jQuery UI handles without a slider role.
 SLIDER_NAMES_JS = """(function () {
   function labelOf(widget) {
     var label = widget.querySelector('.widget-label');
@@ -206,8 +209,16 @@ SLIDER_NAMES_JS = """(function () {
       });
     });
   }
+  // JupyterLab (and Notebook 7) take ArrowUp/ArrowDown and letters from a closed <select> in an
+  // output for their own commands (ipywidgets#3912): keep plain keys for the select itself.
+  function keepKeys(event) {
+    var target = event.target;
+    if (target && target.tagName === 'SELECT' && !event.ctrlKey && !event.metaKey && !event.altKey
+        && event.key !== 'Tab' && event.key !== 'Escape') { event.stopPropagation(); }
+  }
   function watch(box) {
     if (box.__bnlabSliderNames) { nameAll(box); return; }
+    box.addEventListener('keydown', keepKeys);
     box.__bnlabSliderNames = new MutationObserver(function () { nameAll(box); });
     box.__bnlabSliderNames.observe(box, {subtree: true, childList: true, characterData: true,
                                          attributes: true, attributeFilter: ['class']});
