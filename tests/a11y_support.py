@@ -316,6 +316,43 @@ def operate(page, box, control, run_timeout=180):
             "value_changed": value_changed, "explorer_answered": answered, "restored": restored}
 
 
+JS_DISABLED = """(box, k) => {
+    const e = box.querySelector(`[data-bnlab-control="${k}"]`);
+    return !e || e.disabled || e.hasAttribute('disabled') || !!e.closest('[disabled]')
+        || e.getAttribute('aria-disabled') === 'true';
+}"""
+
+JS_ACTIVE_IN_GROUP = """(b) => Array.from(b.parentElement.querySelectorAll('button'))
+    .findIndex(x => x.classList.contains('mod-active'))"""
+
+
+def operate_disabled(page, box, control, controls):
+    """A control disabled by another setting: press each toggle button (Space) until it is enabled,
+    operate it, then press the toggle group's first choice again. None if no button enables it."""
+    for toggle in [c for c in controls if c["kind"] == "toggle"]:
+        loc = box.locator(f"[data-bnlab-control='{toggle['index']}']")
+        if loc.evaluate("b => b.classList.contains('mod-active')"):
+            continue
+        active = loc.evaluate(JS_ACTIVE_IN_GROUP)
+        wait_idle(page)
+        loc.focus()
+        page.keyboard.press("Space")
+        try:
+            wait_for(lambda: not box.evaluate(JS_DISABLED, control["index"]), 10, "the control to be enabled")
+        except TimeoutError:
+            enabled = False
+        else:
+            enabled = True
+            outcome = operate(page, box, {**control, "disabled": False})
+        loc.evaluate("(b, i) => b.parentElement.querySelectorAll('button')[i].focus()", active)
+        page.keyboard.press("Space")
+        wait_for(lambda: box.evaluate(JS_DISABLED, control["index"]), 15, "the control to be disabled again")
+        wait_idle(page)
+        if enabled:
+            return {**outcome, "enabled_by": toggle.get("accessible_name") or toggle["text"]}
+    return None
+
+
 def wait_idle(page, timeout=60):
     wait_for(lambda: KERNEL_IDLE.match(kernel_status_text(page) or ""), timeout, "an idle kernel")
 
