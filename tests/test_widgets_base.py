@@ -145,12 +145,12 @@ def test_every_control_has_an_accessible_name(every_explorer, name):
 
 
 @pytest.mark.parametrize("name", [c.__name__ for c in _explorer_classes()])
-def test_explorer_box_is_marked_and_names_its_slider_handles(every_explorer, name):
-    """The box carries the class the browser test scans, and the script that names slider handles."""
+def test_explorer_box_is_marked_and_carries_the_accessibility_script(every_explorer, name):
+    """The box carries the class the browser test scans, and the script that names slider handles (and more)."""
     box = every_explorer[name].widget
     assert widgets.base.EXPLORER_CLASS in box._dom_classes
     scripts = [o for w in box.children if isinstance(w, ipywidgets.Output) for o in w.outputs]
-    assert len(scripts) == 1 and scripts[0]["data"]["application/javascript"] == widgets.base.SLIDER_NAMES_JS
+    assert len(scripts) == 1 and scripts[0]["data"]["application/javascript"] == widgets.base.ACCESSIBILITY_JS
     assert box.children[-1].layout.display == "none"  # invisible
     # no label titled "null" (ipywidgets 8 writes a tooltip of None as that word)
     assert not [w for w in _tree(box) if "tooltip" in w.trait_names() and w.tooltip is None]

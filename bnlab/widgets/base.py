@@ -141,7 +141,7 @@ def tidy(value, scale=1.0):
 # ---------------------------------------------------------------- accessibility
 
 #: The class of every explorer's outer box (what the accessibility test scans, and what the
-#: slider-naming script below looks for).
+#: accessibility script below looks for).
 EXPLORER_CLASS = "bnlab-explorer"
 
 
@@ -184,7 +184,7 @@ _VISUALLY_HIDDEN = ("position:absolute;width:1px;height:1px;margin:-1px;padding:
 #: Shown by an invisible ``Output`` inside each explorer; it keeps all this in step (a
 #: description that changes, a slider drawn again, another button pressed). Where it does not
 #: run nothing else changes; ipywidgets 7 (Colab) draws jQuery UI handles without a slider role.
-SLIDER_NAMES_JS = """(function () {
+ACCESSIBILITY_JS = """(function () {
   function labelOf(widget) {
     var label = widget.querySelector('.widget-label');
     return label ? label.textContent.replace(/\\u200b/g, '').trim() : '';
@@ -217,10 +217,10 @@ SLIDER_NAMES_JS = """(function () {
         && event.key !== 'Tab' && event.key !== 'Escape') { event.stopPropagation(); }
   }
   function watch(box) {
-    if (box.__bnlabSliderNames) { nameAll(box); return; }
+    if (box.__bnlabAccessibility) { nameAll(box); return; }
     box.addEventListener('keydown', keepKeys);
-    box.__bnlabSliderNames = new MutationObserver(function () { nameAll(box); });
-    box.__bnlabSliderNames.observe(box, {subtree: true, childList: true, characterData: true,
+    box.__bnlabAccessibility = new MutationObserver(function () { nameAll(box); });
+    box.__bnlabAccessibility.observe(box, {subtree: true, childList: true, characterData: true,
                                          attributes: true, attributeFilter: ['class']});
     nameAll(box);
   }
@@ -235,12 +235,12 @@ SLIDER_NAMES_JS = """(function () {
 })();""".replace("EXPLORER_CLASS", EXPLORER_CLASS)
 
 
-def slider_names_output():
-    """An invisible ``Output`` showing :data:`SLIDER_NAMES_JS` (one per explorer box)."""
+def accessibility_output():
+    """An invisible ``Output`` showing :data:`ACCESSIBILITY_JS` (one per explorer box)."""
     from IPython.display import Javascript
 
     out = widgets.Output(layout=widgets.Layout(display="none"))
-    out.append_display_data(Javascript(SLIDER_NAMES_JS))
+    out.append_display_data(Javascript(ACCESSIBILITY_JS))
     return out
 
 
@@ -328,7 +328,7 @@ class Explorer:
         if self.title:
             parts.append(widgets.HTML(f"<h3 style='margin:4px 0'>{html.escape(self.title)}</h3>"))
         parts.extend([controls, self.message, self.image, *extra])
-        parts.extend([self.figure_text, slider_names_output()])  # both invisible
+        parts.extend([self.figure_text, accessibility_output()])  # both invisible
         box = widgets.VBox(parts)
         box.add_class(EXPLORER_CLASS)
         _no_null_titles(box)
