@@ -148,3 +148,11 @@ def test_coupling_custom_batch():
     assert e.z.shape == (8, 4) and e.feature_slider.max == 3 and e.sample_slider.max == 7
     np.testing.assert_allclose(e.gamma, 2.0)
     np.testing.assert_allclose(e.y_ref.mean(axis=0), 1.0, atol=1e-9)
+
+
+def test_coupling_describes_its_figure_with_its_numbers():
+    e = widgets.BatchCouplingExplorer()
+    e.nudge_slider.value = -2.0
+    text = e.describe()
+    assert "Sample 1 is nudged by δ = -2.00" in text and f"at most {e.max_other_change:.3f}" in text
+    assert e.image.tooltip == text

@@ -195,3 +195,12 @@ def test_plot_cnn_accuracy(images):
     assert drawn["accuracy_lines"]["with BN"].get_color() == plots.NORM_COLORS["BN"]
     assert drawn["accuracy_lines"]["without BN"].get_color() == plots.NORM_COLORS["no norm"]
     assert {t.get_text() for t in acc.get_legend().get_texts()} == {"with BN", "without BN"}
+
+
+def test_conv_describes_its_figure_with_its_numbers():
+    e = widgets.ConvBatchNormExplorer()
+    e.statistics.value = "position"
+    e.batch_size_slider.value = 5
+    text = e.describe()
+    assert "batch of 5 digit images" in text and f"{e.statistics_count} means and variances" in text
+    assert f"variance {e.after_var:.3g}" in text and e.image.tooltip == text

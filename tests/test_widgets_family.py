@@ -188,3 +188,19 @@ def test_full_grid_cells_are_what_the_code_measures(digits):
     stored = widgets.full_batch_size_grid()
     cheap = batch_size_experiment(batch_sizes=(32,), data=digits)
     np.testing.assert_array_equal(cheap.accuracy[:, 0], stored.accuracy[:, 4])
+
+
+# ---------------------------------------------------------------- the figures in words
+
+def test_family_describes_its_figure_with_its_numbers(family):
+    family.method_buttons.value = "group"
+    family.groups_slider.value = 3
+    text = family.describe()
+    assert "Group Norm with G = 3" in text and f"mean {family.mean:.4g}" in text
+    assert f"with {family.group_size - 1} other values" in text and family.image.tooltip == text
+
+
+def test_batch_size_describes_its_figure_with_its_numbers(explorer):
+    text = explorer.describe()
+    assert "BN at batch size 32" in text and f"{100 * explorer.accuracy:.1f} %" in text
+    assert "after each of 1 epochs" in text

@@ -245,3 +245,34 @@ def test_scale_shift_explorer_with_a_larger_batch():
         widgets.ScaleShiftExplorer(z, gamma=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError):
         widgets.ScaleShiftExplorer(np.ones((1, 3)))
+
+
+# ---------------------------------------------------------------- the figures in words
+
+def test_batch_stats_describes_its_figure_with_its_numbers():
+    e = widgets.BatchStatsExplorer()
+    text = e.describe()
+    assert "means 1, 0.5 and 3.5" in text and "0.5, 1.25 and 1.25" in text and "0.667, 1.67 and 1.67" in text
+    e.batch_text.value = "1, 2\n3, 6"
+    assert "2 samples of each of 2 features" in e.describe() and "means 2 and 4" in e.describe()
+    assert "variance (ddof=0) as a bar: 1 and 4" in e.describe()
+    assert e.image.tooltip == e.describe()
+
+
+def test_normalization_describes_its_figure_with_its_numbers():
+    e = widgets.NormalizationExplorer()
+    assert "eps = 1.0e-05" in e.describe() and "variance 1)" in e.describe()
+    e.spread_slider.value = 10 ** -2.5
+    text = e.describe()
+    assert f"variance {e.var:.3g}" in text and f"{e.var_z_hat:.5f}" in text and e.var_z_hat < 0.6
+    assert e.image.tooltip == text
+
+
+def test_scale_shift_describes_its_figure_with_its_numbers():
+    e = widgets.ScaleShiftExplorer()
+    e.feature_picker.value = 1
+    e.gamma_slider.value = 2.0
+    e.beta_slider.value = -1.5
+    text = e.describe()
+    assert "feature 1 highlighted: γ = 2, β = -1.5" in text
+    assert f"mean {e.y_mean[1]:.3g}" in text and f"standard deviation {np.sqrt(e.y_var[1]):.3g}" in text

@@ -279,3 +279,21 @@ def test_pitfall_bad_constructor_argument():
         widgets.PitfallExplorer(pitfall="nope")
     e = widgets.PitfallExplorer(pitfall="per_device")
     assert e.batch_size_slider.value == 4 and "devices" in e.batch_size_slider.description
+
+
+# ---------------------------------------------------------------- the figures in words
+
+def test_translator_describes_its_figure_with_its_numbers():
+    e = widgets.TranslatorExplorer()
+    e.batch_size_slider.value = 2
+    text = e.describe()
+    assert "batches of 2" in text and f"{e.var_ratio:.3f} times" in text and "copied unchanged" in text
+    e.cumulative.value = True
+    assert "copied unchanged (dotted)" not in e.describe()
+
+
+def test_pitfall_describes_its_figure_with_its_numbers():
+    e = widgets.PitfallExplorer()
+    e.fix.value = True
+    text = e.describe()
+    assert "with the fix" in text and e.summary in text and e.image.tooltip == " ".join(text.split())

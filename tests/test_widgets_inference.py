@@ -254,3 +254,12 @@ def test_statistics_panels_take_their_limits_from_a_ladder(shift):
         points = e.drawn["points"]["mean" if ax is mean_ax else "std"].get_offsets()
         assert ax.get_xlim()[0] <= points.min() and points.max() <= ax.get_xlim()[1]
     assert mean_ax.get_xlim()[0] == -mean_ax.get_xlim()[1] and std_ax.get_xlim()[0] == 0
+
+
+def test_shift_explorer_describes_its_figure_with_its_numbers():
+    e = widgets.ShiftExplorer()
+    e.adapt.value = True
+    text = e.describe()
+    assert "0.5·x + 0.3" in text and "AdaBN" in text
+    assert f"re-estimated {100 * e.accuracy_adabn:.1f} %" in text and f"clean {100 * e.accuracy_clean:.1f} %" in text
+    assert e.image.tooltip == text

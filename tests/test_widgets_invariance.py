@@ -150,3 +150,12 @@ def test_plot_invariance_gap_skips_zero_and_marks_eps():
     assert drawn["marker"].get_xdata()[0] == pytest.approx(np.sqrt(1e-5 / 0.5))
     assert drawn["ax"].get_xscale() == "log"
     assert drawn["ax"].get_title() and drawn["ax"].get_xlabel() and drawn["ax"].get_ylabel()
+
+
+def test_shift_scale_describes_its_figure_with_its_numbers():
+    e = widgets.ShiftScaleExplorer()
+    e.sign.value = -1
+    e.shift_slider.value = -7.5
+    text = e.describe()
+    assert f"a = {e.a:.3g}" in text and "b = -7.5" in text and f"{e.max_gap:.2g}" in text and e.a < 0
+    assert e.image.tooltip == text

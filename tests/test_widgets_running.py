@@ -174,3 +174,25 @@ def test_train_eval_warm_up_and_momentum(train_eval):
     assert image_bytes(e) != image
     e.momentum_slider.value = 0.999
     assert np.all(np.abs(e.running_mean) < 0.35 * np.abs(e.true_mean))  # 1 - 0.999**300 = 26%
+
+
+# ---------------------------------------------------------------- the figures in words
+
+def test_running_stats_describes_its_figure_with_its_numbers():
+    e = widgets.RunningStatsExplorer()
+    e.momentum_slider.value = 0.5
+    e.feature_choice.value = 2
+    text = e.describe()
+    assert "feature 2" in text and "momentum 0.5" in text
+    assert f"Keras mean {e.final['keras_mean'][2]:.3g}" in text
+    assert f"PyTorch mean {e.final['pytorch_mean'][2]:.3g}, variance {e.final['pytorch_var'][2]:.3g}" in text
+    assert e.image.tooltip == text
+
+
+def test_train_eval_describes_its_figure_with_its_numbers():
+    e = widgets.TrainEvalExplorer()
+    before = e.describe()
+    e.mode.value = "train"
+    text = e.describe()
+    assert text != before and "training mode" in text and "evaluation mode" in before
+    assert f"{e.sample_output[0] + 0.0:.3g}" in text and f"after {e.trained_steps} training batches" in text

@@ -134,3 +134,11 @@ def test_training_is_deterministic(digits):
     b = widgets.TrainingExplorer(steps=100, data=digits)
     assert a.final_accuracy == b.final_accuracy
     np.testing.assert_array_equal(a.histories["with BN"].percentiles, b.histories["with BN"].percentiles)
+
+
+def test_training_describes_its_figure_with_its_numbers(training):
+    text = training.describe()
+    assert "over 100 steps" in text
+    for label, accuracy in training.final_accuracy.items():
+        assert f"{label}: {100 * accuracy:.1f} %" in text
+    assert training.image.tooltip == text

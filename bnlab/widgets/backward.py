@@ -8,7 +8,7 @@ import numpy as np
 from ..core import batchnorm_backward, batchnorm_forward
 from ..data import SEED_EPS, seed_batch
 from ..plots import plot_batch_coupling, update_batch_coupling
-from .base import Explorer, format_batch, parse_batch, tidy
+from .base import TEXT_COLOURS, Explorer, format_batch, parse_batch, tidy
 
 __all__ = ["BatchCouplingExplorer"]
 
@@ -128,6 +128,14 @@ class BatchCouplingExplorer(Explorer):
         ])
         self.widget = self.layout(controls, extra=(self.table,))
 
+    def describe(self):
+        j, k = self.feature, self.sample
+        return (f"Feature {j} of all {self.z.shape[0]} samples: the input z, BN's output y and the gradient "
+                f"dL/dz, now (stems) and before the change (open circles). Sample {k} is nudged by "
+                f"δ = {self.nudge:.2f} and every sample shifted by c = {self.shift:.1f}: the other samples' "
+                f"outputs moved by at most {self.max_other_change:.3f}, and the loss changed by "
+                f"{tidy(self.loss - self.loss_ref):.4f}.")
+
     def _on_change(self, _change=None):
         if not self._syncing:  # slider ranges adjusted by compute() must not re-enter it
             self.update()
@@ -202,7 +210,7 @@ class BatchCouplingExplorer(Explorer):
                 "<th>dL/dz before</th><th>dL/dz now</th></tr>")
         rows = []
         for i in range(self.z.shape[0]):
-            mark = " style='color:#D55E00;font-weight:bold'" if i == k else ""
+            mark = f" style='color:{TEXT_COLOURS['error']};font-weight:bold'" if i == k else ""
             cells = (self.z[i, j], self.z_now[i, j], self.y_ref[i, j], self.y[i, j], self.dz_ref[i, j],
                      self.dz[i, j])
             rows.append(f"<tr{mark}><td>{i}</td>" + "".join(f"<td>{_cell(v)}</td>" for v in cells)

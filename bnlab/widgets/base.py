@@ -14,11 +14,12 @@ import re
 
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 
 from ..plots import FastRenderer
 from ..plots.theme import projector
 
-__all__ = ["Explorer", "RunExplorer", "parse_batch", "format_batch"]
+__all__ = ["Explorer", "FigureImage", "RunExplorer", "format_batch", "parse_batch"]
 
 
 _SEPARATORS = re.compile(r"[,\s]+")
@@ -111,8 +112,14 @@ def format_batch(z, decimals=4):
 
 
 
+#: Colours of text on a white background, each at least 4.5:1 (WCAG 2.1 AA): the dark vermillion
+#: #A34800 (6.0:1; the palette's #D55E00 is 3.9:1, enough for a line or a border, not for text) and
+#: the palette's blue #0072B2 (5.2:1).
+TEXT_COLOURS = {"error": "#A34800", "info": "#0072B2"}
+
+
 def message_html(text, kind):
-    colour = {"error": "#D55E00", "info": "#0072B2"}[kind]
+    colour = TEXT_COLOURS[kind]
     icon = {"error": "⚠", "info": "ℹ"}[kind]
     size = "1.35em" if projector() else "1.05em"
     return (f'<div role="alert" style="color:{colour};font-size:{size};'
@@ -133,6 +140,133 @@ def tidy(value, scale=1.0):
     return 0.0 if abs(value) < 1e-12 * max(abs(scale), 1e-300) else value + 0.0
 
 
+# ---------------------------------------------------------------- accessibility
+
+#: The class of every explorer's outer box (what the accessibility test scans, and what the
+#: accessibility script below looks for).
+EXPLORER_CLASS = "bnlab-explorer"
+
+
+class FigureImage(widgets.Image):
+    """An ``ipywidgets.Image`` whose ``tooltip`` is its text alternative.
+
+    ipywidgets 8 writes a widget's ``tooltip`` into its element's ``title``
+    (here the ``<img>``: a screen reader reads it as the image's name, and
+    axe's ``image-alt`` rule accepts it), but only for a model that has a
+    ``description``; ``Image`` has none, so its front end would stop on the
+    missing attribute. This one sends an empty ``description``. ipywidgets 7
+    (Colab) has no tooltip on an image: there the same text goes into a
+    visually hidden caption (see :meth:`Explorer.describe_figure`).
+    """
+
+    description = traitlets.Unicode("").tag(sync=True)
+    if "tooltip" not in widgets.Image.class_trait_names():  # ipywidgets 7
+        tooltip = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+
+
+#: ipywidgets 7's front end (Colab's) shows no image title: the description goes into a hidden caption.
+_IPYWIDGETS_7 = int(widgets.__version__.split(".")[0]) < 8
+
+#: Text kept off screen but read by screen readers (the usual "visually hidden" recipe).
+_VISUALLY_HIDDEN = ("position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
+                    "clip:rect(0,0,0,0);white-space:nowrap;border:0")
+
+#: What ipywidgets 8 leaves out for assistive technology and the keyboard, added in the browser.
+#:
+#: - A slider is drawn with noUiSlider: its handle (``role="slider"``, what the keyboard moves)
+#:   has no name, the description's ``<label>`` is not tied to it, and ipywidgets offers no
+#:   attribute for it (checked up to 8.1.8): the handle gets the description as ``aria-label``,
+#:   and the readout's text as ``aria-valuetext`` (noUiSlider writes the raw float,
+#:   0.9699999999999993 for 0.97).
+#: - ToggleButtons show the button that is on by its colour only: each button gets
+#:   ``aria-pressed``, the group ``role="group"`` and the description as its name.
+#: - JupyterLab and Notebook 7 take ArrowUp/ArrowDown and letters from a closed ``<select>`` in
+#:   an output for their own commands (ipywidgets#3912): plain keys stay with the select.
+#:
+#: Shown by an invisible ``Output`` inside each explorer; it keeps all this in step (a
+#: description that changes, a slider drawn again, another button pressed). Where it does not
+#: run nothing else changes; ipywidgets 7 (Colab) draws jQuery UI handles without a slider role.
+ACCESSIBILITY_JS = """(function () {
+  function labelOf(widget) {
+    var label = widget.querySelector('.widget-label');
+    return label ? label.textContent.replace(/\\u200b/g, '').trim() : '';
+  }
+  function set(el, name, value) { if (el.getAttribute(name) !== value) { el.setAttribute(name, value); } }
+  function nameAll(box) {
+    box.querySelectorAll('.widget-slider').forEach(function (slider) {
+      var text = labelOf(slider);
+      var readout = slider.querySelector('.widget-readout');
+      var value = readout ? readout.textContent.trim() : '';
+      slider.querySelectorAll('[role="slider"]').forEach(function (handle) {
+        if (text) { set(handle, 'aria-label', text); }
+        if (value) { set(handle, 'aria-valuetext', value); }  // as shown, not 0.9699999999999993
+      });
+    });
+    box.querySelectorAll('.widget-toggle-buttons').forEach(function (group) {
+      var text = labelOf(group);
+      set(group, 'role', 'group');
+      if (text) { set(group, 'aria-label', text); }
+      group.querySelectorAll('button').forEach(function (button) {
+        set(button, 'aria-pressed', button.classList.contains('mod-active') ? 'true' : 'false');
+      });
+    });
+  }
+  // JupyterLab (and Notebook 7) take ArrowUp/ArrowDown and letters from a closed <select> in an
+  // output for their own commands (ipywidgets#3912): keep plain keys for the select itself.
+  function keepKeys(event) {
+    var target = event.target;
+    if (target && target.tagName === 'SELECT' && !event.ctrlKey && !event.metaKey && !event.altKey
+        && event.key !== 'Tab' && event.key !== 'Escape') { event.stopPropagation(); }
+  }
+  function watch(box) {
+    if (box.__bnlabAccessibility) { nameAll(box); return; }
+    box.addEventListener('keydown', keepKeys);
+    box.__bnlabAccessibility = new MutationObserver(function () { nameAll(box); });
+    box.__bnlabAccessibility.observe(box, {subtree: true, childList: true, characterData: true,
+                                         attributes: true, attributeFilter: ['class']});
+    nameAll(box);
+  }
+  var start = (typeof element !== 'undefined' && element) ? (element.jquery ? element[0] : element) : null;
+  var tries = 0;
+  (function find() {
+    var box = start && start.closest ? start.closest('.EXPLORER_CLASS') : null;
+    if (box && box.isConnected) { watch(box); return; }
+    document.querySelectorAll('.EXPLORER_CLASS').forEach(watch);
+    if (++tries < 100) { setTimeout(find, 100); }
+  })();
+})();""".replace("EXPLORER_CLASS", EXPLORER_CLASS)
+
+
+def accessibility_output():
+    """An invisible ``Output`` showing :data:`ACCESSIBILITY_JS` (one per explorer box)."""
+    from IPython.display import Javascript
+
+    out = widgets.Output(layout=widgets.Layout(display="none"))
+    out.append_display_data(Javascript(ACCESSIBILITY_JS))
+    return out
+
+
+def _no_null_titles(widget):
+    """An empty tooltip for every widget in ``widget``'s tree that has none.
+
+    ipywidgets 8 writes a description widget's ``tooltip`` into its label's ``title``, and a
+    missing one (None) as the word "null": hovering over "eps" showed "null", and a screen
+    reader may read it out.
+    """
+    todo = [widget]
+    while todo:
+        w = todo.pop()
+        if "tooltip" in w.trait_names() and w.tooltip is None and not isinstance(w, widgets.Image):
+            w.tooltip = ""
+        todo.extend(getattr(w, "children", ()))
+
+
+def numbers(values, fmt=".3g"):
+    """``values`` written for a sentence: ``"1, 0.5 and 3.5"`` (rounding residue shows as 0)."""
+    items = [format(tidy(v), fmt) for v in np.ravel(values)]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 class Explorer:
     """Base class: controls, a figure rendered into an ``Image``, an error line.
 
@@ -141,7 +275,9 @@ class Explorer:
     - ``compute(self)``: read the controls, call bnlab's core and return a
       dict of new state (raise ``ValueError``/``TypeError`` on bad input);
     - ``draw(self)``: update the figure's artists from the state attributes
-      (the renderer's dynamic artists).
+      (the renderer's dynamic artists);
+    - ``describe(self)``: the figure in words, with its key numbers (its text
+      alternative, put on the image after every render).
 
     :meth:`update` calls ``compute``; on success it stores every key of the
     returned dict as an attribute, redraws and re-renders; on a
@@ -168,8 +304,11 @@ class Explorer:
         self.error = None
         self.renders = 0
         self.message = widgets.HTML(value="")
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+        self.image = FigureImage(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
         self.renderer = None
+        #: The figure in words (ipywidgets 7's stand-in for the image's title; see :meth:`describe`).
+        self.figure_text = widgets.HTML(value="", layout=widgets.Layout(
+            **({"height": "0px", "margin": "0px", "overflow": "hidden"} if _IPYWIDGETS_7 else {"display": "none"})))
 
     # -- wiring helpers for subclasses
     def observe(self, *controls, names="value"):
@@ -192,7 +331,11 @@ class Explorer:
             size = ";font-size:1.6em" if projector() else ""
             parts.append(widgets.HTML(f"<h3 style='margin:4px 0{size}'>{html.escape(self.title)}</h3>"))
         parts.extend([controls, self.message, self.image, *extra])
-        return widgets.VBox(parts)
+        parts.extend([self.figure_text, accessibility_output()])  # both invisible
+        box = widgets.VBox(parts)
+        box.add_class(EXPLORER_CLASS)
+        _no_null_titles(box)
+        return box
 
     # -- the cycle
     def compute(self):  # pragma: no cover - abstract
@@ -238,6 +381,23 @@ class Explorer:
         if self.renderer is not None:
             self.image.value = self.renderer.png(full=full)
             self.renders += 1
+            self.describe_figure()
+
+    # -- the figure in words
+    def describe(self):
+        """What the figure shows now, with its key numbers, in a sentence or two (its text alternative).
+
+        Each explorer says it from its state; the base class puts it on the image after every render.
+        """
+        return self.title
+
+    def describe_figure(self):
+        """Put :meth:`describe` on the image (its title, ipywidgets 8) and in the hidden caption (7)."""
+        text = " ".join(str(self.describe()).split())
+        self.image.tooltip = text
+        if _IPYWIDGETS_7:
+            self.figure_text.value = (f"<div style='{_VISUALLY_HIDDEN}'>Figure: {html.escape(text)}</div>")
+        return text
 
 
 class RunExplorer(Explorer):

@@ -9,7 +9,7 @@ from ..core import batch_stats, batchnorm_forward
 from ..datasets import load_digits_images
 from ..layers import Conv2D
 from ..plots import plot_channel_bn, update_channel_bn
-from .base import SENTENCE_BUTTONS, Explorer
+from .base import SENTENCE_BUTTONS, Explorer, tidy
 
 __all__ = ["ConvBatchNormExplorer"]
 
@@ -116,6 +116,15 @@ class ConvBatchNormExplorer(Explorer):
         self.observe(self.channel_slider, self.batch_size_slider, self.statistics)
         controls = widgets.VBox([widgets.HBox([self.channel_slider, self.batch_size_slider]), self.statistics])
         self.widget = self.layout(controls, extra=[self.table])
+
+    def describe(self):
+        before_mean, before_var = float(np.mean(self.before)), float(np.var(self.before))
+        per = ("one mean and variance per channel, over N·H·W" if self.axis != 0
+               else f"{self.statistics_count} means and variances, one per position, over N")
+        return (f"Channel {self.channel}'s feature maps for a batch of {self.batch_size} digit images before "
+                f"and after BN, and histograms of their values: before, mean {tidy(before_mean):.3g} and "
+                f"variance {before_var:.3g}; after BN ({per}, {self.values_per_statistic} values each), mean "
+                f"{tidy(self.after_mean):.3g} and variance {self.after_var:.3g}.")
 
     def compute(self):
         channel = int(self.channel_slider.value)

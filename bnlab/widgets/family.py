@@ -27,7 +27,7 @@ from ..plots import (
 from ..plots import style as plot_style
 from ..plots.family import BATCH_SIZE_STYLES
 from ..train import NORM_LABELS, BatchSizeResult, evaluate_in_training_mode, run_batch_size
-from .base import SENTENCE_BUTTONS, WIDE, Explorer, RunExplorer
+from .base import SENTENCE_BUTTONS, WIDE, Explorer, RunExplorer, tidy
 
 __all__ = ["NormalizationFamilyExplorer", "BatchSizeExplorer", "full_batch_size_grid"]
 
@@ -158,6 +158,14 @@ class NormalizationFamilyExplorer(Explorer):
             widgets.VBox([self.sample_slider, self.channel_slider, self.position_slider]),
         ])
         self.widget = self.layout(controls, extra=(self.table,))
+
+    def describe(self):
+        n, c, p = self.voxel
+        name = FAMILY_NAMES[self.method] + (f" with G = {self.num_groups}" if self.method == "group" else "")
+        return (f"The tensor x of shape {self.x.shape} (N, C, positions) as a cube and sample by sample: with "
+                f"{name} (statistics over {FAMILY_AXES[self.method]}), the value x[{n}, {c}, {p}] = "
+                f"{self.value:g} shares its mean {tidy(self.mean):.4g} and variance {self.var:.4g} with "
+                f"{self.group_size - 1} other values (shaded); normalized, it becomes {tidy(self.x_hat):.4g}.")
 
     def compute(self):
         method = self.method_buttons.value
@@ -334,6 +342,16 @@ class BatchSizeExplorer(RunExplorer):
                           widgets.VBox([self.seed_slider, run_row])]),
         ])
         self.widget = self.layout(controls, extra=(self.summary,))
+
+    def describe(self):
+        grid = (f"Left: test accuracy against batch size ({', '.join(str(b) for b in self.grid.batch_sizes)}) "
+                f"for {', '.join(NORM_LABELS[m] for m in self.grid.methods)}, from the stored grid.")
+        if self.history is None:
+            return grid + " No run yet: press Run."
+        s = self.settings
+        result = "diverged" if self.history.diverged else f"{100 * self.accuracy:.1f} %"
+        return (grid + f" Your run, {NORM_LABELS[s['norm']]} at batch size {s['batch_size']}, is a star at "
+                f"{result}; right: its test accuracy after each of {s['epochs']} epochs.")
 
     def _build_figure(self):
         fig, axes = new_figure(2, width=12.0, height=4.2)

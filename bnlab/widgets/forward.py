@@ -21,7 +21,7 @@ from ..plots import (
     update_eps_curve,
     update_feature_histograms,
 )
-from .base import WIDE, Explorer, format_batch, parse_batch, tidy
+from .base import WIDE, Explorer, format_batch, numbers, parse_batch, tidy
 
 __all__ = ["BatchStatsExplorer", "NormalizationExplorer", "ScaleShiftExplorer"]
 
@@ -116,6 +116,12 @@ class BatchStatsExplorer(Explorer):
             self.batch_text,
         ])
         self.widget = self.layout(controls)
+
+    def describe(self):
+        return (f"Left: the {self.n_samples} samples of each of {self.n_features} features as dots, with each "
+                f"feature's batch mean as a bar: means {numbers(self.mean)}. Right: each feature's variance "
+                f"(ddof=0) as a bar: {numbers(self.var)}; the sample variances (ddof=1, diamonds) are "
+                f"{numbers(self.sample_var)}.")
 
     def compute(self):
         z = parse_batch(self.batch_text.value)
@@ -274,6 +280,12 @@ class NormalizationExplorer(Explorer):
         self.widget = self.layout(widgets.HBox([
             widgets.VBox([self.eps_slider, self.spread_slider]), self.readout]))
 
+    def describe(self):
+        return (f"Histograms of one feature z (mean {self.mean:.3g}, variance {self.var:.3g}) and of its "
+                f"normalized values ẑ (variance {self.var_z_hat:.5f}), and the curve Var(ẑ) = var / (var + eps) "
+                f"against the variance of z, for eps = {self.eps:.1e}: this feature sits at "
+                f"{self.predicted_var_z_hat:.5f}.")
+
     @property
     def z_scale(self):
         """The z panel's unit: the power of sqrt(10) at or just above the spread."""
@@ -421,6 +433,13 @@ class ScaleShiftExplorer(Explorer):
         self.widget = self.layout(widgets.HBox([
             widgets.VBox([self.feature_picker, self.gamma_slider, self.beta_slider, self.undo_button]),
             self.readout]))
+
+    def describe(self):
+        j = self.feature
+        return (f"Histograms of the input z, the normalized ẑ and the output y = γ·ẑ + β of "
+                f"{len(self.gamma)} features, feature {j} highlighted: γ = {tidy(self.gamma[j]):.3g}, "
+                f"β = {tidy(self.beta[j]):.3g}, so its output has mean {tidy(self.y_mean[j]):.3g} "
+                f"and standard deviation {np.sqrt(self.y_var[j]):.3g}.")
 
     def compute(self):
         j = int(self.feature_picker.value)

@@ -150,6 +150,12 @@ class TranslatorExplorer(Explorer):
         ])
         self.widget = self.layout(controls, extra=[self.code_html])
 
+    def describe(self):
+        copied = "" if self.mean_curves[self.LABELS[2]] is None else ", and the number copied unchanged (dotted)"
+        return (f"Running mean (left) and running variance (right) of channel 0 over {self.STEPS} batches of "
+                f"{self.batch_size}: bnlab set up as PyTorch and as Keras (translated){copied}. "
+                f"{self._verdict()}")
+
     # -- wiring
     def _on_change(self, _change=None):
         if not self._hold:
@@ -300,6 +306,10 @@ class PitfallExplorer(Explorer):
             widgets.HBox([self.batch_size_slider, self.seed_slider]),
         ])
         self.widget = self.layout(controls, extra=[self.status])
+
+    def describe(self):
+        view = "with the fix" if self.fixed else "as written"
+        return f"The bug \"{PITFALLS[self.name]}\", {view}: {self.summary}"
 
     # -- wiring
     def _on_change(self, _change=None):

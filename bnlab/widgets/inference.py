@@ -161,6 +161,15 @@ class ShiftExplorer(Explorer):
         ])
         self.widget = self.layout(controls, extra=[self.summary])
 
+    def describe(self):
+        used = "re-estimated on the shifted inputs (AdaBN)" if self.adapted else "from training"
+        return (f"Top: the first {len(self.predictions)} test digits shifted to "
+                f"{self.describe_shift(self.kind, self.strength)}, with the classes the network gives them "
+                f"(BN statistics {used}). Below: BN layer {self.layer}'s running mean and standard deviation "
+                f"per feature against those of the shifted inputs, and test accuracy: clean "
+                f"{100 * self.accuracy_clean:.1f} %, training statistics {100 * self.accuracy_trained:.1f} %, "
+                f"re-estimated {100 * self.accuracy_adabn:.1f} %.")
+
     # -- controls
     def _sync_sliders(self, _change=None):
         kind = self.shift_choice.value

@@ -99,6 +99,11 @@ class ShiftScaleExplorer(Explorer):
         ])
         self.widget = self.layout(controls)
 
+    def describe(self):
+        return (f"Three panels: the batch z, the transformed z' = a·z + b with a = {self.a:.3g} and "
+                f"b = {self.b:.3g}, and BN's outputs y = BN(z) (open circles) and y' = BN(z') (dots), "
+                f"eps = {self.eps:.0e}: the largest difference max |y' − y| is {self.max_gap:.2g}.")
+
     def compute(self):
         z = parse_batch(self.batch_text.value)
         d = z.shape[1]

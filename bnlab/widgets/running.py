@@ -11,7 +11,7 @@ from ..layers import BatchNorm
 from ..plots import plot_running_stats, plot_train_eval, update_train_eval
 from ..plots import style as plot_style
 from ..running import convert_momentum, track_running_stats
-from .base import SENTENCE_BUTTONS, Explorer
+from .base import SENTENCE_BUTTONS, Explorer, numbers
 
 __all__ = ["RunningStatsExplorer", "TrainEvalExplorer"]
 
@@ -125,6 +125,15 @@ class RunningStatsExplorer(Explorer):
             self.pass_as,
         ])
         self.widget = self.layout(controls, extra=[self.table])
+
+    def describe(self):
+        f, final = self.feature, self.final
+        return (f"Running mean (left) and running variance (right) of feature {f} over {self.steps} batches "
+                f"of {self.batch_size}, Keras given momentum {self.keras_momentum:.3g} and PyTorch "
+                f"{self.pytorch_momentum:.3g}, with each batch's own statistics as dots and the true values "
+                f"(mean {self.true_mean[f]:.3g}, variance {self.true_var[f]:.3g}) as lines. After the last "
+                f"batch: Keras mean {final['keras_mean'][f]:.3g}, variance {final['keras_var'][f]:.3g}; "
+                f"PyTorch mean {final['pytorch_mean'][f]:.3g}, variance {final['pytorch_var'][f]:.3g}.")
 
     _STEP_RANGES = (40, 150, 300, 500)
 
@@ -281,6 +290,13 @@ class TrainEvalExplorer(Explorer):
                           self.test_size_slider]),
         ])
         self.widget = self.layout(controls)
+
+    def describe(self):
+        mode = "training mode (its own statistics)" if self.training else "evaluation mode (the running statistics)"
+        return (f"Bars: the layer's running means {numbers(self.running_mean)} and variances "
+                f"{numbers(self.running_var)} after {self.trained_steps} training batches (momentum "
+                f"{self.momentum:.3g}), against the true values. Right: a test batch of {self.y.shape[0]} "
+                f"through BN in {mode}; sample 0 comes out as {numbers(self.sample_output)}.")
 
     def _trace(self, momentum):
         if momentum not in self._traces:

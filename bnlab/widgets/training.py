@@ -122,6 +122,17 @@ class TrainingExplorer(RunExplorer):
         ])
         self.widget = self.layout(controls, extra=(self.summary,))
 
+    def describe(self):
+        if not self.histories:
+            return ("Test accuracy against training step, and the 15th, 50th and 85th percentiles of one "
+                    "sigmoid's input, per run: empty until Run is pressed.")
+        runs = "; ".join(
+            f"{label}: " + ("diverged" if history.diverged else f"{100 * history.final_test_accuracy:.1f} %")
+            for label, history in self.histories.items())
+        return (f"Test accuracy against training step over {self.settings['steps']} steps (learning rate "
+                f"{self.settings['learning_rate']:.3g}, {self.settings['activation']}), and the 15th, 50th and "
+                f"85th percentiles of one hidden unit's input, one panel per run. Final test accuracy: {runs}.")
+
     def read_settings(self):
         """The run_experiment arguments the controls describe (no BN choice)."""
         steps = int(self.steps_slider.value)
