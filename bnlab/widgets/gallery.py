@@ -16,7 +16,7 @@ import ipywidgets as widgets
 from . import backward, conv, family, forward, frameworks, inference, invariance, running, training
 from .base import message_html
 
-__all__ = ["GalleryEntry", "GALLERY", "ExplorerGallery", "explorer_gallery"]
+__all__ = ["GALLERY", "ExplorerGallery", "GalleryEntry", "explorer_gallery"]
 
 
 class GalleryEntry(NamedTuple):
