@@ -140,13 +140,16 @@ def test_notebook_as_a_deck(notebook, voila, browser, mirror):
     start = time.monotonic()
     result = check_deck(browser, voila, mirror, notebook)
     _kernels_ended(voila, notebook)
-    fits = ", ".join(f"{size}: image {f['images'][0]['width']:.0f} px wide in a "
-                     f"{f['slides']['width']:.0f} px slide"
+    fits = ", ".join(f"{size}: figure drawn at {f['images'][0]['shown']:.0%} of its pixels, "
+                     f"box {f['box']['width']:.0f}x{f['box']['height']:.0f} px in a "
+                     f"{f['slides']['width']:.0f}x{f['slides']['height']:.0f} px slide"
                      for size, f in result["fit"].items())
+    tall = [f"{o['slide']} {o['heading'][:30]!r} ({o['height']} px)" for o in result["overflowing_slides"]]
     print(f"\n{notebook} (deck): {time.monotonic() - start:.1f} s, {result['slides']} slides "
           f"+ {result['subslides']} subslides, {result['fragments']} fragments; explorer at "
           f"{result['explorer_slide']} after {result['presses_to_explorer']} presses of Space; {fits}; "
-          f"known Voila page errors: {sum(result['known_page_errors'].values())}")
+          f"known Voila page errors: {sum(result['known_page_errors'].values())}; "
+          f"slides taller than the slide ({len(tall)}): {'; '.join(tall)}")
     if result["arrow_key_on_slider_turns_slide"]:
         warnings.warn(f"{notebook}: an arrow key on a focused slider turns the slide as well "
                       "(reveal.js reads the keys on the whole page): presenters drag sliders "

@@ -109,3 +109,18 @@ def test_build_all_and_bad_arguments():
     assert sorted(gallery.explorers) == [0, 1]
     with pytest.raises(ValueError, match="at least one"):
         ExplorerGallery(())
+
+
+def test_every_explorer_carries_the_deck_style():
+    """In a reveal.js deck an explorer fits its slide (tests/test_voila.py measures it): its box is
+    marked for the deck style sheet, which comes with the explorer's first widget."""
+    from bnlab.widgets.base import DECK_CSS
+
+    gallery = widgets.explorer_gallery()
+    explorer = gallery.explorers[0]
+    assert "bnlab-explorer" in explorer.widget._dom_classes
+    first = explorer.widget.children[0]
+    assert first.value.startswith(DECK_CSS)
+    assert explorer.title in first.value
+    assert all(rule.startswith(".reveal ") for rule in DECK_CSS[len("<style>"):-len("</style>")].split("}")[:-1]), (
+        "the deck style applies inside reveal.js decks only")

@@ -505,29 +505,47 @@ def deck_shape(page):
     })""")
 
 
+#: JavaScript: the slide on show holds a visible element matching the selector (not one inside a
+#: fragment still to come), and its "where": the location hash and how many fragments are shown.
+JS_SHOWN = """(selector) => {
+    const slide = document.querySelector('%s');
+    const hits = slide ? Array.from(slide.querySelectorAll(selector)) : [];
+    const shown = hits.some(e => { for (let f = e.closest('.fragment'); f; f = f.parentElement.closest('.fragment'))
+                                       if (!f.classList.contains('visible')) return false;
+                                   return true; });
+    const top = Array.from(document.querySelectorAll('.reveal .slides > section'))
+        .findIndex(e => e.classList.contains('present'));
+    const sub = slide && slide.parentElement.classList.contains('stack')
+        ? Array.from(slide.parentElement.children).indexOf(slide) : 0;
+    return {shown, where: `${top}/${sub}|` + document.querySelectorAll('.reveal .fragment.visible').length};
+}""" % CURRENT_SLIDE
+
+
 def go_to_slide_with(page, selector, max_steps=400, pause_ms=120):
     """Press Space (reveal's "next": slides, subslides and fragments) until the slide on show
-    holds ``selector``; return the number of presses. Raises AssertionError if the deck ends first."""
+    shows ``selector``; return the number of presses. Raises AssertionError if the deck ends first."""
     page.evaluate("() => document.activeElement && document.activeElement.blur && document.activeElement.blur()")
     for step in range(max_steps):
-        if page.locator(f"{CURRENT_SLIDE} {selector}").count():
+        state = page.evaluate(JS_SHOWN, selector)
+        if state["shown"]:
             return step
-        before = page.evaluate("() => location.hash + '|' + document.querySelectorAll('.reveal .fragment.visible').length")
         page.keyboard.press("Space")
-        page.wait_for_timeout(pause_ms)
-        after = page.evaluate("() => location.hash + '|' + document.querySelectorAll('.reveal .fragment.visible').length")
-        if after == before:
-            page.wait_for_timeout(600)  # a slow transition; if still nothing moved, the deck ended
-            if page.evaluate("() => location.hash + '|' + document.querySelectorAll('.reveal .fragment.visible').length") == before:
-                raise AssertionError(f"the deck ended (at {before}) before a slide with {selector}")
-    raise AssertionError(f"no slide with {selector} within {max_steps} steps")
+        try:  # the deck moves on (a slide, a subslide or a fragment); at its end nothing moves
+            wait_for(lambda: page.evaluate(JS_SHOWN, selector)["where"] != state["where"], 3,
+                     "the deck to move on", interval=pause_ms / 1000)
+        except TimeoutError:
+            raise AssertionError(f"the deck ended (at {state['where']}) before a slide showing "
+                                 f"{selector}") from None
+    raise AssertionError(f"no slide showing {selector} within {max_steps} steps")
 
 
 def wait_for_layout(page, timeout=10):
-    """Wait until reveal's slide box stops moving (after a resize or a slide change)."""
+    """Wait until reveal's slide box and the slide on show stop moving (a resize, a transition)."""
     return settle(lambda: page.evaluate(
-        "() => { const r = document.querySelector('.reveal .slides').getBoundingClientRect();"
-        " return [r.left, r.top, r.width, r.height].map(Math.round); }"), timeout, "the slides' layout")
+        "() => [document.querySelector('.reveal .slides'), document.querySelector('%s')]"
+        ".filter(e => e).map(e => { const r = e.getBoundingClientRect();"
+        " return [r.left, r.top, r.width, r.height].map(Math.round); })" % CURRENT_SLIDE),
+        timeout, "the slides' layout", interval=0.5)
 
 
 #: JavaScript (on an explorer's output): where its slider handles, images and box lie, against
@@ -541,8 +559,35 @@ JS_FIT = """(box) => {
         slides: r(document.querySelector('.reveal .slides')),
         box: r(box),
         sliders: Array.from(box.querySelectorAll('.widget-slider')).map(r),
-        images: Array.from(box.querySelectorAll('img')).map(i => ({...r(i), natural: i.naturalWidth})),
+        // shown: the fraction of its natural size the picture is drawn at (object-fit: contain)
+        images: Array.from(box.querySelectorAll('img')).map(i => ({...r(i), natural: i.naturalWidth,
+            shown: Math.min(i.getBoundingClientRect().width / i.naturalWidth,
+                            i.getBoundingClientRect().height / i.naturalHeight)})),
     };
+}"""
+
+
+#: JavaScript: every slide's content height against the slide's (reveal hides far slides: each is
+#: shown for the measurement, then hidden again), with its heading and whether it holds an explorer.
+JS_SLIDE_HEIGHTS = """() => {
+    const box = document.querySelector('.reveal .slides');
+    const limit = parseFloat(box.style.height) || box.offsetHeight;
+    const leaves = Array.from(document.querySelectorAll('.reveal .slides section'))
+        .filter(s => !s.querySelector('section'));
+    return leaves.map((s, k) => {
+        const display = s.style.display;
+        s.style.display = 'block';
+        const height = s.scrollHeight;
+        s.style.display = display;
+        const h = s.querySelector('h1, h2, h3, h4');
+        const stack = s.parentElement.classList.contains('stack') ? s.parentElement : null;
+        const top = Array.from(box.children).indexOf(stack || s);
+        const sub = stack ? Array.from(stack.children).indexOf(s) : 0;
+        return {slide: `${top}/${sub}`, height, limit,
+                heading: h ? h.innerText.replace(/\\s+/g, ' ').slice(0, 60) : '',
+                explorer: !!s.querySelector('.widget-slider'),
+                figure: !!s.querySelector('.jp-RenderedImage img')};
+    });
 }"""
 
 
@@ -675,6 +720,8 @@ def check_deck(browser, server, mirror, notebook, shots_dir=ARTIFACTS, viewports
         assert page.evaluate("() => getComputedStyle(document.querySelector('.reveal')).position") != "static", (
             "reveal.js' style sheet did not apply")
         result.update(deck_shape(page))
+        heights = page.evaluate(JS_SLIDE_HEIGHTS)
+        result["overflowing_slides"] = [h for h in heights if h["height"] > h["limit"] + 1]
         assert result["slides"] >= min_slides, f"{result['slides']} top-level slides, at least {min_slides} expected"
         wait_for_layout(page)
         result["screenshots"].append(_shot(page, shots_dir, f"{name}_title"))
@@ -690,7 +737,7 @@ def check_deck(browser, server, mirror, notebook, shots_dir=ARTIFACTS, viewports
         step = "go to the explorer"
         presses = go_to_slide_with(page, ".widget-slider")
         result["presses_to_explorer"] = presses + (result["presses_to_figure"] or 0)
-        result["explorer_slide"] = page.evaluate("() => location.hash")
+        result["explorer_slide"] = page.evaluate(JS_SHOWN, ".widget-slider")["where"].split("|")[0]
         box = page.locator(f"{CURRENT_SLIDE} .jp-OutputArea-output", has=page.locator(".widget-slider")).first
         wait_for(lambda: box.evaluate(JS_IMAGES_LOADED), WIDGET_TIMEOUT, "the explorer's image to load")
         for k, viewport in enumerate(viewports):
