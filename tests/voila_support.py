@@ -518,7 +518,7 @@ JS_SHOWN = """(selector) => {
     const sub = slide && slide.parentElement.classList.contains('stack')
         ? Array.from(slide.parentElement.children).indexOf(slide) : 0;
     return {shown, where: `${top}/${sub}|` + document.querySelectorAll('.reveal .fragment.visible').length};
-}""" % CURRENT_SLIDE
+}""".replace("%s", CURRENT_SLIDE)
 
 
 def go_to_slide_with(page, selector, max_steps=400, pause_ms=120):
@@ -531,7 +531,7 @@ def go_to_slide_with(page, selector, max_steps=400, pause_ms=120):
             return step
         page.keyboard.press("Space")
         try:  # the deck moves on (a slide, a subslide or a fragment); at its end nothing moves
-            wait_for(lambda: page.evaluate(JS_SHOWN, selector)["where"] != state["where"], 3,
+            wait_for(lambda state=state: page.evaluate(JS_SHOWN, selector)["where"] != state["where"], 3,
                      "the deck to move on", interval=pause_ms / 1000)
         except TimeoutError:
             raise AssertionError(f"the deck ended (at {state['where']}) before a slide showing "
@@ -544,7 +544,7 @@ def wait_for_layout(page, timeout=10):
     return settle(lambda: page.evaluate(
         "() => [document.querySelector('.reveal .slides'), document.querySelector('%s')]"
         ".filter(e => e).map(e => { const r = e.getBoundingClientRect();"
-        " return [r.left, r.top, r.width, r.height].map(Math.round); })" % CURRENT_SLIDE),
+        " return [r.left, r.top, r.width, r.height].map(Math.round); })".replace("%s", CURRENT_SLIDE)),
         timeout, "the slides' layout", interval=0.5)
 
 
