@@ -720,8 +720,6 @@ def check_deck(browser, server, mirror, notebook, shots_dir=ARTIFACTS, viewports
         assert page.evaluate("() => getComputedStyle(document.querySelector('.reveal')).position") != "static", (
             "reveal.js' style sheet did not apply")
         result.update(deck_shape(page))
-        heights = page.evaluate(JS_SLIDE_HEIGHTS)
-        result["overflowing_slides"] = [h for h in heights if h["height"] > h["limit"] + 1]
         assert result["slides"] >= min_slides, f"{result['slides']} top-level slides, at least {min_slides} expected"
         wait_for_layout(page)
         result["screenshots"].append(_shot(page, shots_dir, f"{name}_title"))
@@ -766,6 +764,11 @@ def check_deck(browser, server, mirror, notebook, shots_dir=ARTIFACTS, viewports
         page.keyboard.press("ArrowLeft")
         page.wait_for_timeout(500)
         result["arrow_key_on_slider_turns_slide"] = page.evaluate("() => location.hash") != result["hash"][1]
+        step = "slide heights"  # once every image has loaded and the math is set
+        wait_for(lambda: page.evaluate("() => Array.from(document.images).every(i => i.complete)"), 30,
+                 "every image of the deck to load")
+        heights = settle(lambda: page.evaluate(JS_SLIDE_HEIGHTS), 15, "the slides' heights")
+        result["overflowing_slides"] = [h for h in heights if h["height"] > h["limit"] + 1]
         unexpected, known = record.unexpected_page_errors(KNOWN_REVEAL_PAGE_ERRORS)
         result["known_page_errors"] = known
         assert not unexpected, f"page errors: {unexpected}"
