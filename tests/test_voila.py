@@ -144,7 +144,8 @@ def test_notebook_as_a_deck(notebook, voila, browser, mirror):
                      f"box {f['box']['width']:.0f}x{f['box']['height']:.0f} px in a "
                      f"{f['slides']['width']:.0f}x{f['slides']['height']:.0f} px slide"
                      for size, f in result["fit"].items())
-    tall = [f"{o['slide']} {o['heading'][:30]!r} ({o['height']} px)" for o in result["overflowing_slides"]]
+    tall = [f"{o['slide']} {o['heading'][:30]!r} ({o['height']} px; cells {o['cells']})"
+            for o in result["overflowing_slides"]]
     print(f"\n{notebook} (deck): {time.monotonic() - start:.1f} s, {result['slides']} slides "
           f"+ {result['subslides']} subslides, {result['fragments']} fragments; explorer at "
           f"{result['explorer_slide']} after {result['presses_to_explorer']} presses of Space; {fits}; "

@@ -574,16 +574,22 @@ JS_SLIDE_HEIGHTS = """() => {
     const limit = parseFloat(box.style.height) || box.offsetHeight;
     const leaves = Array.from(document.querySelectorAll('.reveal .slides section'))
         .filter(s => !s.querySelector('section'));
+    // in slide pixels, whether reveal scales the slides with a transform or with zoom
+    const scale = box.getBoundingClientRect().height / limit;
     return leaves.map((s, k) => {
-        const display = s.style.display;
-        s.style.display = 'block';
-        const height = s.scrollHeight;
-        s.style.display = display;
+        const shown = [s, s.parentElement].filter(e => e.tagName === 'SECTION');
+        const displays = shown.map(e => e.style.display);
+        shown.forEach(e => { e.style.display = 'block'; });
+        const height = Math.round(s.getBoundingClientRect().height / scale);
+        // the notebook's cells on the slide (0-based) and their heights, to see where to split
+        const cells = Array.from(s.querySelectorAll('[cell-index]')).map(c =>
+            [parseInt(c.getAttribute('cell-index'), 10) - 1, Math.round(c.getBoundingClientRect().height / scale)]);
+        shown.forEach((e, j) => { e.style.display = displays[j]; });
         const h = s.querySelector('h1, h2, h3, h4');
         const stack = s.parentElement.classList.contains('stack') ? s.parentElement : null;
         const top = Array.from(box.children).indexOf(stack || s);
         const sub = stack ? Array.from(stack.children).indexOf(s) : 0;
-        return {slide: `${top}/${sub}`, height, limit,
+        return {slide: `${top}/${sub}`, height, limit, cells,
                 heading: h ? h.innerText.replace(/\\s+/g, ' ').slice(0, 60) : '',
                 explorer: !!s.querySelector('.widget-slider'),
                 figure: !!s.querySelector('.jp-RenderedImage img')};
