@@ -110,10 +110,12 @@ def _set_source(cell, text):
 
 
 def _new_cell(cell_type, cell_id):
+    import nbformat
+
     cell = {"cell_type": cell_type, "id": cell_id, "metadata": {}, "source": ""}
     if cell_type == "code":
         cell.update(execution_count=None, outputs=[])
-    return cell
+    return nbformat.from_dict(cell)  # attribute access too, as nbformat.write expects
 
 
 def update_notebook(nb, notebook_name, repo_url, branch=BRANCH):
@@ -137,7 +139,7 @@ def update_notebook(nb, notebook_name, repo_url, branch=BRANCH):
 # ---------------------------------------------------------------- README
 
 _ROW = re.compile(
-    r"^\| \[(?P<stem>\d\d_\w+)\]\(notebooks/(?P=stem)\.ipynb\) \|"
+    r"^\| \[(?P<stem>\w+)\]\(notebooks/(?P=stem)\.ipynb\) \|"
     r"(?: \[!\[[^\]]*\]\([^)]*\)\]\([^)]*\) \|)?"  # an earlier Colab cell
     r" (?P<rest>.*)$"
 )

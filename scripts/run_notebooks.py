@@ -58,7 +58,7 @@ def main(argv=None):
     parser.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once")
     args = parser.parse_args(argv)
-    paths = [Path(p) for p in args.paths] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    paths = [Path(p) for p in args.paths] or sorted(NOTEBOOKS.glob("*.ipynb"))
     # small matrices: one BLAS thread is faster and keeps two kernels from fighting
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

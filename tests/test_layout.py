@@ -28,8 +28,9 @@ FLOORS = {
 }
 #: The package's face and its command line sit above every floor.
 ENTRY_POINTS = {"bnlab", "bnlab.__main__"}
-#: Shared machinery of each layered package; every other module there is a topic.
-SHARED = {"plots": {"theme", "render"}, "widgets": {"base"}, "checks": {"feedback"}}
+#: Shared machinery of each layered package (widgets.gallery gathers every topic's explorer);
+#: every other module there is a topic.
+SHARED = {"plots": {"theme", "render"}, "widgets": {"base", "gallery"}, "checks": {"feedback"}}
 
 
 def _module_name(path):

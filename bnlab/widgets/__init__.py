@@ -10,12 +10,14 @@ shown in ``.message`` (and kept in ``.error``) and the last valid state stays.
 parsing); each topic module holds the explorers of the notebooks it is named
 after (``forward`` 01-03, ``invariance`` 04, ``running`` 05, ``backward`` 06,
 ``training`` 07, ``conv`` 08, ``family`` 09, ``inference`` 10, ``frameworks``
-11), with the figures of the same name in :mod:`bnlab.plots`. Every public
-name is available here, as ``bnlab.widgets.<name>``.
+11), with the figures of the same name in :mod:`bnlab.plots`; ``gallery`` puts
+every explorer in one tabbed page (``explorer_gallery``, for
+``notebooks/explorers.ipynb``). Every public name is available here, as
+``bnlab.widgets.<name>``.
 """
 
 from . import (
-    backward, base, conv, family, forward, frameworks, inference, invariance, running, training,
+    backward, base, conv, family, forward, frameworks, gallery, inference, invariance, running, training,
 )
 from .backward import *  # noqa: F403
 from .base import *  # noqa: F403
@@ -23,11 +25,12 @@ from .conv import *  # noqa: F403
 from .family import *  # noqa: F403
 from .forward import *  # noqa: F403
 from .frameworks import *  # noqa: F403
+from .gallery import *  # noqa: F403
 from .inference import *  # noqa: F403
 from .invariance import *  # noqa: F403
 from .running import *  # noqa: F403
 from .training import *  # noqa: F403
 
 __all__ = [name for module in (base, forward, invariance, running, backward, training, conv, family,
-                               inference, frameworks)
+                               inference, frameworks, gallery)
            for name in module.__all__]

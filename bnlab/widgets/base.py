@@ -126,6 +126,15 @@ def message_html(text, kind):
             f'border-left:4px solid {colour};padding:2px 8px">{icon} {html.escape(text)}</div>')
 
 
+#: In a reveal.js deck (Voila's reveal template) an explorer fits its slide: the figure shrinks to
+#: the height the controls leave (slides are 700 px tall), and the title keeps its case (the
+#: theme capitalizes headings, turning a into A). Only inside ``.reveal``: JupyterLab is unchanged.
+DECK_CSS = ("<style>.reveal .bnlab-explorer{max-height:660px}"
+            ".reveal .bnlab-explorer h3{text-transform:none}"
+            ".reveal .bnlab-explorer>*{flex-shrink:0}"
+            ".reveal .bnlab-explorer>img.widget-image{flex:0 1 auto;min-height:0;object-fit:contain}</style>")
+
+
 #: Control styles: descriptions as wide as their text.
 WIDE = {"description_width": "initial"}
 
@@ -326,11 +335,9 @@ class Explorer:
 
     def layout(self, controls, extra=()):
         """The standard arrangement: title, controls, error line, figure, extra widgets."""
-        parts = []
-        if self.title:
-            size = ";font-size:1.6em" if projector() else ""
-            parts.append(widgets.HTML(f"<h3 style='margin:4px 0{size}'>{html.escape(self.title)}</h3>"))
-        parts.extend([controls, self.message, self.image, *extra])
+        size = ";font-size:1.6em" if projector() else ""
+        heading = f"<h3 style='margin:4px 0{size}'>{html.escape(self.title)}</h3>" if self.title else ""
+        parts = [widgets.HTML(DECK_CSS + heading), controls, self.message, self.image, *extra]
         parts.extend([self.figure_text, accessibility_output()])  # both invisible
         box = widgets.VBox(parts)
         box.add_class(EXPLORER_CLASS)
