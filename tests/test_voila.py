@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 
 import pytest
 from _support import require_module, skip_or_fail
@@ -151,10 +150,6 @@ def test_notebook_as_a_deck(notebook, voila, browser, mirror):
           f"{result['explorer_slide']} after {result['presses_to_explorer']} presses of Space; {fits}; "
           f"known Voila page errors: {sum(result['known_page_errors'].values())}; "
           f"slides taller than the slide ({len(tall)}): {'; '.join(tall)}")
-    if result["arrow_key_on_slider_turns_slide"]:
-        warnings.warn(f"{notebook}: an arrow key on a focused slider turns the slide as well "
-                      "(reveal.js reads the keys on the whole page): presenters drag sliders "
-                      "with the mouse", stacklevel=1)
 
 
 def test_explorer_gallery_as_an_app(voila, browser, mirror):

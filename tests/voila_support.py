@@ -764,12 +764,34 @@ def check_deck(browser, server, mirror, notebook, shots_dir=ARTIFACTS, viewports
         step = "after the move"
         problems = page.evaluate(JS_PROBLEMS)
         assert not problems, f"the page shows: {problems}"
-        # what a presenter meets: an arrow key on a focused slider handle also turns the slide
-        # (reveal.js listens on the document and ignores only inputs and text areas)
-        box.locator(".widget-slider .noUi-handle").first.focus()
-        page.keyboard.press("ArrowLeft")
-        page.wait_for_timeout(500)
+        # what a presenter does: an arrow key on a focused slider handle moves the slider, and the
+        # deck stays (reveal.js listens on the whole page; bnlab's explorer keeps those keys)
+        step = "arrow key on a slider"
+        handle = box.locator(".widget-slider:not(.mod-disabled) .noUi-handle").first
+        page.wait_for_timeout(1000)  # the slider move's round trip to the kernel is over
+        handle.focus()
+        # the slider's own value (aria-valuenow is rounded to one decimal: 2.17 reads "2.2")
+        value_of = """h => { const t = h.closest('.noUi-target');
+            return String(t && t.noUiSlider ? t.noUiSlider.get() : h.getAttribute('aria-valuenow')); }"""
+        before = handle.evaluate(value_of)
+        moved = False
+        for key in ("ArrowLeft", "ArrowRight", "ArrowRight"):  # at its minimum: the other way
+            page.keyboard.press(key)
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and not moved:
+                moved = handle.evaluate(value_of) != before
+                page.wait_for_timeout(100)
+            if moved:
+                break
         result["arrow_key_on_slider_turns_slide"] = page.evaluate("() => location.hash") != result["hash"][1]
+        result["arrow_key_moves_slider"] = moved
+        assert not result["arrow_key_on_slider_turns_slide"], "an arrow key on a slider turned the slide"
+        assert result["arrow_key_moves_slider"], (
+            "an arrow key on a focused slider did not move it: "
+            + json.dumps(handle.evaluate("""h => ({focused: document.activeElement === h,
+                active: (document.activeElement || {}).className, now: h.getAttribute('aria-valuenow'),
+                min: h.getAttribute('aria-valuemin'), max: h.getAttribute('aria-valuemax'),
+                label: h.getAttribute('aria-label'), hash: location.hash})""")) + f" (before: {before})")
         step = "slide heights"  # once every image has loaded and the math is set
         wait_for(lambda: page.evaluate("() => Array.from(document.images).every(i => i.complete)"), 30,
                  "every image of the deck to load")

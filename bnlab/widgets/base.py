@@ -222,10 +222,18 @@ ACCESSIBILITY_JS = """(function () {
   }
   // JupyterLab (and Notebook 7) take ArrowUp/ArrowDown and letters from a closed <select> in an
   // output for their own commands (ipywidgets#3912): keep plain keys for the select itself.
+  // In a reveal.js deck (Voila's reveal template) the arrow keys turn the slide wherever they are
+  // pressed: on a slider handle they move the slider only (the handle has seen them already).
+  var SLIDER_KEYS = ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End', 'PageUp', 'PageDown'];
   function keepKeys(event) {
     var target = event.target;
-    if (target && target.tagName === 'SELECT' && !event.ctrlKey && !event.metaKey && !event.altKey
-        && event.key !== 'Tab' && event.key !== 'Escape') { event.stopPropagation(); }
+    if (!target || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (target.tagName === 'SELECT') {
+      if (event.key !== 'Tab' && event.key !== 'Escape') { event.stopPropagation(); }
+    } else if (SLIDER_KEYS.indexOf(event.key) >= 0 && target.closest
+               && target.closest('[role="slider"]') && target.closest('.reveal')) {
+      event.stopPropagation();
+    }
   }
   function watch(box) {
     if (box.__bnlabAccessibility) { nameAll(box); return; }
