@@ -220,19 +220,19 @@ def test_the_checks_catch_a_wrong_notebook():
 
 
 def test_readme_has_a_colab_badge_per_notebook():
+    """Every notebook (the numbered ones and the explorer gallery) has its row and badge in the map."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = {m["stem"]: m["row"] for m in re.finditer(
-        r"^(?P<row>\| \[(?P<stem>\d\d_\w+)\]\(notebooks/(?P=stem)\.ipynb\) \|.*)$", readme, flags=re.MULTILINE)}
-    numbered = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]
-    assert sorted(rows) == sorted(p.stem for p in numbered)
-    for path in numbered:
+        r"^(?P<row>\| \[(?P<stem>\w+)\]\(notebooks/(?P=stem)\.ipynb\) \|.*)$", readme, flags=re.MULTILINE)}
+    assert sorted(rows) == sorted(p.stem for p in NOTEBOOKS)
+    for path in NOTEBOOKS:
         badges = MARKDOWN_BADGE.findall(rows[path.stem])
         assert len(badges) == 1, rows[path.stem]
         alt, image, link = badges[0]
         assert alt.strip() and image == BADGE_IMAGE, badges[0]
         assert link == expected_colab_link(path.name), link
     for link in COLAB_LINK.findall(readme):
-        assert link in {expected_colab_link(p.name) for p in numbered}, link
+        assert link in {expected_colab_link(p.name) for p in NOTEBOOKS}, link
 
 
 def test_readme_binder_badge_points_at_the_repository():
