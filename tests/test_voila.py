@@ -20,11 +20,9 @@ from CDNs; the test answers those requests from npm packages installed in
 fixture installs them when missing) and aborts every other outside request.
 Screenshots go to ``artifacts/voila/``.
 
-With projector mode (larger explorer images), re-run the fit check with the
-variable in the kernels' environment (the kernels inherit the server's, which
-inherits the test's; screenshots then end in ``_projector``)::
-
-    BNLAB_PROJECTOR=1 OMP_NUM_THREADS=1 python -m pytest -p no:nbval -o addopts="" tests/test_voila.py -k deck
+- the same decks in projector mode (larger text and explorer images): a second
+  server whose kernels have ``BNLAB_PROJECTOR=1``; every explorer must fit there
+  too (screenshots in ``artifacts/voila/projector/``).
 
 Needs voila, playwright, ``/usr/bin/chromium`` and npm (for the decks); without
 them the test skips on a learner's machine and fails in CI (``BNLAB_REQUIRE_ALL=1``).
@@ -80,7 +78,7 @@ def mirror():
 def voila():
     require_module("voila", "pip install voila (requirements.txt)")
     for attempt in range(3):  # the free port may be taken between choosing and binding it
-        server = VoilaServer(NOTEBOOKS)
+        server = VoilaServer(NOTEBOOKS, env={"BNLAB_PROJECTOR": "0"})  # normal mode, whatever the shell says
         try:
             server.start()
             break
@@ -88,6 +86,22 @@ def voila():
             server.stop()
             if attempt == 2:
                 pytest.fail(f"Voila did not start: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def voila_projector(voila):
+    """A second server whose kernels run in projector mode (BNLAB_PROJECTOR=1 in their environment)."""
+    for attempt in range(3):
+        server = VoilaServer(NOTEBOOKS, env={"BNLAB_PROJECTOR": "1"})
+        try:
+            server.start()
+            break
+        except RuntimeError as exc:
+            server.stop()
+            if attempt == 2:
+                pytest.fail(f"Voila (projector mode) did not start: {exc}", pytrace=False)
     yield server
     server.stop()
 
@@ -139,6 +153,7 @@ def test_notebook_as_a_deck(notebook, voila, browser, mirror):
     start = time.monotonic()
     result = check_deck(browser, voila, mirror, notebook)
     _kernels_ended(voila, notebook)
+    assert not result["projector_mode"], f"{notebook}: the deck's explorer is in projector mode"
     fits = ", ".join(f"{size}: figure drawn at {f['images'][0]['shown']:.0%} of its pixels, "
                      f"box {f['box']['width']:.0f}x{f['box']['height']:.0f} px in a "
                      f"{f['slides']['width']:.0f}x{f['slides']['height']:.0f} px slide"
@@ -150,6 +165,16 @@ def test_notebook_as_a_deck(notebook, voila, browser, mirror):
           f"{result['explorer_slide']} after {result['presses_to_explorer']} presses of Space; {fits}; "
           f"known Voila page errors: {sum(result['known_page_errors'].values())}; "
           f"slides taller than the slide ({len(tall)}): {'; '.join(tall)}")
+
+
+@pytest.mark.parametrize("notebook", NUMBERED)
+def test_notebook_as_a_deck_in_projector_mode(notebook, voila_projector, browser, mirror):
+    """Projector mode's larger explorers still fit the slide at 1400x1000 and 1280x720, and answer."""
+    result = check_deck(browser, voila_projector, mirror, notebook, shots_dir=ARTIFACTS / "projector")
+    _kernels_ended(voila_projector, notebook)
+    assert result["projector_mode"], f"{notebook}: the deck's explorer is not in projector mode"
+    shown = {size: f"{f['images'][0]['shown']:.0%}" for size, f in result["fit"].items()}
+    print(f"\n{notebook} (deck, projector mode): figure drawn at {shown} of its pixels")
 
 
 def test_explorer_gallery_as_an_app(voila, browser, mirror):

@@ -754,6 +754,8 @@ def check_deck(browser, server, mirror, notebook, shots_dir=ARTIFACTS, viewports
             fit = box.evaluate(JS_FIT)
             result["fit"][size] = {"problems": fit_problems(fit), "box": fit["box"], "slides": fit["slides"],
                                    "images": fit["images"]}
+        # projector mode's explorer title (bnlab.widgets.base: 1.6em): which mode the kernel ran in
+        result["projector_mode"] = box.evaluate("b => b.innerHTML.includes('font-size:1.6em')")
         bad = {size: f["problems"] for size, f in result["fit"].items() if f["problems"]}
         assert not bad, f"the explorer does not fit: {bad}"
         step = "slider move"
