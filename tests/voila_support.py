@@ -380,7 +380,9 @@ JS_VISIBLE_CODE = """() => Array.from(document.querySelectorAll(
 
 #: JavaScript (on an element): true when every image inside has loaded and has a size.
 JS_IMAGES_LOADED = """(box) => Array.from(box.querySelectorAll('img'))
+    .filter(i => !/^https?:/.test(i.getAttribute('src') || '') || i.src.startsWith(location.origin))
     .every(i => i.complete && i.naturalWidth > 0)"""
+# (images from other sites, such as the Open in Colab badge, are aborted here: a classroom loads them)
 
 #: The slide on show: the innermost present section (a vertical stack is present too).
 CURRENT_SLIDE = ".reveal .slides section.present:not(.stack)"
