@@ -72,3 +72,45 @@ def assert_passes(feedback):
     assert isinstance(feedback, Feedback)
     assert feedback.passed, str(feedback)
     assert "all checks passed" in str(feedback)
+
+
+@contextlib.contextmanager
+def running_server(make, what, attempts=3):
+    """A started server from ``make()`` (fresh free port each try), stopped afterwards.
+
+    The browser tests' servers (JupyterLab, Notebook 7, Voila) choose a free
+    port before binding it, so another process may take it in between: try
+    again, and fail naming ``what`` after ``attempts`` tries.
+    """
+    server = None
+    for attempt in range(attempts):
+        server = make()
+        try:
+            server.start()
+            break
+        except RuntimeError as exc:
+            server.stop()
+            if attempt == attempts - 1:
+                pytest.fail(f"{what} did not start: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def headless_chromium(shots_dir):
+    """Headless Chromium (Debian's, through playwright) for a test module; ``shots_dir`` is made."""
+    from browser_support import CHROMIUM, launch_chromium
+    from playwright.sync_api import sync_playwright
+
+    os.makedirs(shots_dir, exist_ok=True)
+    with sync_playwright() as p:
+        try:
+            chromium = launch_chromium(p)
+        except Exception as exc:  # noqa: BLE001 - report any launch failure clearly
+            pytest.fail(f"headless Chromium ({CHROMIUM}) did not start: {exc}", pytrace=False)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -31,7 +31,7 @@ import os
 import time
 
 import pytest
-from _support import require_module, skip_or_fail
+from _support import headless_chromium, require_module, running_server, skip_or_fail
 from a11y_support import (
     BLOCKING,
     EXPLORERS,
@@ -53,7 +53,6 @@ from browser_support import (
     ROOT,
     VIEWPORT,
     LabServer,
-    launch_chromium,
     open_and_run_all,
 )
 
@@ -72,31 +71,14 @@ def lab():
     require_module("axe_playwright_python.sync_playwright",
                    "pip install axe-playwright-python (it bundles axe-core)")
     require_module("jupyterlab", "pip install jupyterlab")
-    for attempt in range(3):  # the free port may be taken between choosing and binding it
-        server = LabServer(ROOT)
-        try:
-            server.start()
-            break
-        except RuntimeError as exc:
-            server.stop()
-            if attempt == 2:
-                pytest.fail(f"JupyterLab did not start: {exc}", pytrace=False)
-    yield server
-    server.stop()
+    with running_server(lambda: LabServer(ROOT), "JupyterLab") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def browser(lab):
-    from playwright.sync_api import sync_playwright
-
-    REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        try:
-            chromium = launch_chromium(p)
-        except Exception as exc:  # noqa: BLE001 - report any launch failure clearly
-            pytest.fail(f"headless Chromium ({CHROMIUM}) did not start: {exc}", pytrace=False)
+    with headless_chromium(REPORT_DIR) as chromium:
         yield chromium
-        chromium.close()
 
 
 def test_every_notebook_with_an_explorer_is_listed():

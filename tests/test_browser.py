@@ -22,7 +22,7 @@ import time
 import warnings
 
 import pytest
-from _support import require_module, skip_or_fail
+from _support import headless_chromium, require_module, running_server, skip_or_fail
 from browser_support import (
     ARTIFACTS,
     CHROMIUM,
@@ -30,7 +30,6 @@ from browser_support import (
     VIEWPORT,
     LabServer,
     drive_notebook,
-    launch_chromium,
 )
 
 pytestmark = pytest.mark.browser
@@ -55,31 +54,14 @@ def lab():
         f"{CHROMIUM}; do not run 'playwright install')",
     )
     require_module("jupyterlab", "pip install jupyterlab")
-    for attempt in range(3):  # the free port may be taken between choosing and binding it
-        server = LabServer(ROOT)
-        try:
-            server.start()
-            break
-        except RuntimeError as exc:
-            server.stop()
-            if attempt == 2:
-                pytest.fail(f"JupyterLab did not start: {exc}", pytrace=False)
-    yield server
-    server.stop()
+    with running_server(lambda: LabServer(ROOT), "JupyterLab") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def browser(lab):
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        try:
-            chromium = launch_chromium(p)
-        except Exception as exc:  # noqa: BLE001 - report any launch failure clearly
-            pytest.fail(f"headless Chromium ({CHROMIUM}) did not start: {exc}", pytrace=False)
+    with headless_chromium(ARTIFACTS) as chromium:
         yield chromium
-        chromium.close()
 
 
 def test_required_notebooks_present():

@@ -31,7 +31,7 @@ import time
 import warnings
 
 import pytest
-from _support import require_module, skip_or_fail
+from _support import headless_chromium, require_module, running_server, skip_or_fail
 from browser_support import (
     ARTIFACTS,
     CHROMIUM,
@@ -40,7 +40,6 @@ from browser_support import (
     VIEWPORT,
     LabServer,
     drive_notebook,
-    launch_chromium,
     wait_for,
 )
 
@@ -80,31 +79,14 @@ def notebook7():
     notebook = require_module("notebook", "pip install 'notebook>=7.6'")
     if int(notebook.__version__.split(".")[0]) < 7:
         skip_or_fail(f"notebook {notebook.__version__} is not Jupyter Notebook 7: pip install 'notebook>=7.6'")
-    for attempt in range(3):  # the free port may be taken between choosing and binding it
-        server = LabServer(ROOT, app="notebook")
-        try:
-            server.start()
-            break
-        except RuntimeError as exc:
-            server.stop()
-            if attempt == 2:
-                pytest.fail(f"Jupyter Notebook 7 did not start: {exc}", pytrace=False)
-    yield server
-    server.stop()
+    with running_server(lambda: LabServer(ROOT, app="notebook"), "Jupyter Notebook 7") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def browser(notebook7):
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        try:
-            chromium = launch_chromium(p)
-        except Exception as exc:  # noqa: BLE001 - report any launch failure clearly
-            pytest.fail(f"headless Chromium ({CHROMIUM}) did not start: {exc}", pytrace=False)
+    with headless_chromium(SHOTS) as chromium:
         yield chromium
-        chromium.close()
 
 
 def typed_value(text, now, low, high):

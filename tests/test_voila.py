@@ -34,7 +34,7 @@ import os
 import time
 
 import pytest
-from _support import require_module, skip_or_fail
+from _support import headless_chromium, require_module, running_server, skip_or_fail
 from voila_support import (
     ARTIFACTS,
     CHROMIUM,
@@ -49,7 +49,6 @@ from voila_support import (
     check_app,
     check_deck,
     install_cdn_packages,
-    launch_chromium,
     move_first_slider,
     wait_for,
     wait_for_widgets,
@@ -77,33 +76,17 @@ def mirror():
 @pytest.fixture(scope="module")
 def voila():
     require_module("voila", "pip install voila (requirements.txt)")
-    for attempt in range(3):  # the free port may be taken between choosing and binding it
-        server = VoilaServer(NOTEBOOKS, env={"BNLAB_PROJECTOR": "0"})  # normal mode, whatever the shell says
-        try:
-            server.start()
-            break
-        except RuntimeError as exc:
-            server.stop()
-            if attempt == 2:
-                pytest.fail(f"Voila did not start: {exc}", pytrace=False)
-    yield server
-    server.stop()
+    # normal mode, whatever the shell says
+    with running_server(lambda: VoilaServer(NOTEBOOKS, env={"BNLAB_PROJECTOR": "0"}), "Voila") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def voila_projector(voila):
     """A second server whose kernels run in projector mode (BNLAB_PROJECTOR=1 in their environment)."""
-    for attempt in range(3):
-        server = VoilaServer(NOTEBOOKS, env={"BNLAB_PROJECTOR": "1"})
-        try:
-            server.start()
-            break
-        except RuntimeError as exc:
-            server.stop()
-            if attempt == 2:
-                pytest.fail(f"Voila (projector mode) did not start: {exc}", pytrace=False)
-    yield server
-    server.stop()
+    with running_server(lambda: VoilaServer(NOTEBOOKS, env={"BNLAB_PROJECTOR": "1"}),
+                        "Voila (projector mode)") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +94,8 @@ def browser(voila):
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         skip_or_fail(f"{CHROMIUM} is missing: apt-get install chromium (or set BNLAB_CHROMIUM)")
     require_module("playwright.sync_api", "pip install playwright (never 'playwright install')")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        try:
-            chromium = launch_chromium(p)
-        except Exception as exc:  # noqa: BLE001 - report any launch failure clearly
-            pytest.fail(f"headless Chromium ({CHROMIUM}) did not start: {exc}", pytrace=False)
+    with headless_chromium(ARTIFACTS) as chromium:
         yield chromium
-        chromium.close()
 
 
 def _kernels_ended(voila, notebook):
